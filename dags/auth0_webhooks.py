@@ -1,0 +1,61 @@
+"""Auth0 tenant logs -> webhook, every 5 minutes, at least once.
+
+fetch_logs reads the logs written after the watermark and keeps the wanted ones; deliver POSTs each
+one to the `auth0_webhook` connection, at most AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time;
+commit_watermark moves the watermark only when no delivery failed. Settings: see README.md.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule
+
+from auth0_provider.operators.audit_log import CHECKPOINT_XCOM_KEY, Auth0AuditLogOperator
+from auth0_provider.operators.watermark import Auth0WatermarkCommitOperator
+from auth0_provider.operators.webhook import WebhookDeliveryOperator
+from auth0_provider.settings import Settings
+
+settings = Settings.from_env()
+
+with DAG(
+    dag_id="auth0_webhooks",
+    description="Deliver Auth0 tenant log events to a webhook",
+    schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=1),
+    default_args={"owner": "auth0-webhooks"},
+    tags=["auth0", "webhooks"],
+    doc_md=__doc__,
+):
+    fetch = Auth0AuditLogOperator(
+        task_id="fetch_logs",
+        log_types=settings.log_types,
+        api_endpoints=settings.api_endpoints,
+        start_from=settings.start_from,
+        retries=2,
+        retry_delay=timedelta(seconds=30),
+    )
+
+    deliver = WebhookDeliveryOperator.partial(
+        task_id="deliver",
+        http_conn_id="auth0_webhook",
+        max_active_tis_per_dag=settings.concurrent_calls,
+        retries=settings.delivery_retries,
+        retry_delay=timedelta(seconds=30),
+        retry_exponential_backoff=2.0,
+        max_retry_delay=timedelta(minutes=10),
+        map_index_template="{{ task.delivery_label }}",
+    ).expand_kwargs(fetch.output)
+
+    commit = Auth0WatermarkCommitOperator(
+        task_id="commit_watermark",
+        checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
+        trigger_rule=TriggerRule.NONE_FAILED,
+        max_active_tis_per_dag=1,
+    )
+
+    deliver >> commit

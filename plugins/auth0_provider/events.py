@@ -1,0 +1,108 @@
+"""Auth0 log events as raw JSON text, so a webhook receives exactly the bytes Auth0 returned.
+
+Parsing an event and dumping it again would change escapes, number formats and spacing; a receiver
+that hashes or signs bodies would see a different event. So each event keeps the slice of the
+response it came from, and the parsed form is used only to read the fields we filter on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+_decoder = json.JSONDecoder()
+_WHITESPACE = " \t\n\r"
+
+
+class MalformedLogPage(ValueError):
+    """Auth0 answered with something that is not a JSON array of log events."""
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One Auth0 log event: its exact JSON text plus the parsed fields we route on."""
+
+    raw: str
+    data: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def log_id(self) -> str:
+        return str(self.data.get("log_id") or self.data.get("_id"))
+
+    @property
+    def date(self) -> str | None:
+        value = self.data.get("date")
+        return value if isinstance(value, str) else None
+
+    @property
+    def type(self) -> str | None:
+        value = self.data.get("type")
+        return value if isinstance(value, str) else None
+
+    @property
+    def request(self) -> dict[str, Any]:
+        details = self.data.get("details")
+        request = details.get("request") if isinstance(details, dict) else None
+        return request if isinstance(request, dict) else {}
+
+    @property
+    def api_path(self) -> str | None:
+        path = self.request.get("path")
+        return path if isinstance(path, str) else None
+
+    @property
+    def label(self) -> str:
+        """Short text for the Airflow UI: which log this is and what it did."""
+        parts = [self.log_id, self.type or "?"]
+        if self.api_path:
+            parts += [str(self.request.get("method") or "").upper(), self.api_path]
+        return " ".join(p for p in parts if p)[:240]
+
+
+def log_id_key(log_id: str) -> tuple[int, str]:
+    """Order Auth0 log ids: they are fixed-width numbers, so length first, then the text."""
+    return (len(log_id), log_id)
+
+
+def parse_log_page(text: str) -> list[LogEvent]:
+    """Split a JSON array into events, keeping each element's exact source text."""
+    pos = _skip(text, 0)
+    if pos >= len(text) or text[pos] != "[":
+        raise MalformedLogPage(f"expected a JSON array of log events, got {_preview(text)}")
+    pos = _skip(text, pos + 1)
+    events: list[LogEvent] = []
+    if pos < len(text) and text[pos] == "]":
+        return _expect_end(text, pos + 1, events)
+    while True:
+        try:
+            value, end = _decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise MalformedLogPage(f"invalid JSON in log page: {exc}") from None
+        if not isinstance(value, dict) or not (value.get("log_id") or value.get("_id")):
+            raise MalformedLogPage(f"log event without a log_id: {_preview(text[pos:end])}")
+        events.append(LogEvent(raw=text[pos:end], data=value))
+        pos = _skip(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip(text, pos + 1)
+            continue
+        if pos < len(text) and text[pos] == "]":
+            return _expect_end(text, pos + 1, events)
+        raise MalformedLogPage(f"invalid JSON in log page near offset {pos}")
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _WHITESPACE:
+        pos += 1
+    return pos
+
+
+def _expect_end(text: str, pos: int, events: list[LogEvent]) -> list[LogEvent]:
+    if _skip(text, pos) != len(text):
+        raise MalformedLogPage("unexpected data after the JSON array of log events")
+    return events
+
+
+def _preview(text: str, limit: int = 120) -> str:
+    text = text.strip()
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))

@@ -1,0 +1,339 @@
+"""Auth0 Management API hook: the tenant connection, the access token and the Logs API protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from auth0_provider.events import LogEvent, MalformedLogPage, log_id_key, parse_log_page
+from auth0_provider.hooks.token_cache import CachedToken, TokenCache, VariableTokenCache
+
+PAGE_SIZE = 100  # the Logs API maximum for `take` and `per_page`
+USER_AGENT = "airflow-provider-auth0-webhooks"
+
+
+class Auth0Error(AirflowException):
+    """Auth0 could not be reached, or answered in a way a retry of the task may fix."""
+
+
+class Auth0ConfigError(AirflowFailException):
+    """The connection or the Auth0 application is misconfigured; retrying will not help."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Where and as whom to call the Management API, read from the Airflow connection."""
+
+    conn_id: str
+    base_url: str
+    audience: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the app and tenant a cached token belongs to (the secret is not part of it)."""
+        text = f"{self.base_url}|{self.audience}|{self.client_id}"
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class Auth0Hook(BaseHook):
+    """Reads an Auth0 tenant's logs with a client-credentials token.
+
+    The connection's host is the tenant domain (``my-tenant.eu.auth0.com``) or a full base URL
+    (``http://127.0.0.1:8089``); login and password are the client id and secret of a
+    machine-to-machine application that has the ``read:logs`` scope. An optional ``audience`` in
+    the extra is needed only when the host is a custom domain.
+    """
+
+    conn_name_attr = "auth0_conn_id"
+    default_conn_name = "auth0_default"
+    conn_type = "auth0"
+    hook_name = "Auth0"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port"],
+            "relabeling": {"host": "Domain", "login": "Client ID", "password": "Client Secret"},
+            "placeholders": {
+                "host": "my-tenant.eu.auth0.com",
+                "login": "client id of a machine-to-machine app with the read:logs scope",
+                "extra": '{"audience": "https://my-tenant.eu.auth0.com/api/v2/"}  (custom domains only)',
+            },
+        }
+
+    def __init__(
+        self,
+        auth0_conn_id: str = default_conn_name,
+        *,
+        token_cache: TokenCache | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+        max_rate_limit_wait: float = 60.0,
+        max_rate_limited: int = 10,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        self.auth0_conn_id = auth0_conn_id
+        self.token_cache = token_cache or VariableTokenCache(auth0_conn_id)
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.max_rate_limit_wait = max_rate_limit_wait
+        self.max_rate_limited = max_rate_limited
+        self.clock = clock
+        self.sleep = sleep
+        self.requests_sent = 0
+        self._tenant: Tenant | None = None
+        self._session: requests.Session | None = None
+        self._token: str | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def tenant(self) -> Tenant:
+        if self._tenant is None:
+            self._tenant = self._read_tenant()
+        return self._tenant
+
+    def _read_tenant(self) -> Tenant:
+        conn = self.get_connection(self.auth0_conn_id)
+        cid = self.auth0_conn_id
+        host = (conn.host or "").strip().rstrip("/")
+        if not host:
+            raise Auth0ConfigError(f"Connection {cid!r} has no host: set it to the Auth0 tenant domain.")
+        if not conn.login or not conn.password:
+            raise Auth0ConfigError(
+                f"Connection {cid!r} needs the client id (login) and client secret (password) of a "
+                "machine-to-machine application that has the read:logs scope."
+            )
+        base_url = host if "://" in host else f"https://{host}"
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise Auth0ConfigError(f"Connection {cid!r}: host {host!r} is not a domain or an http(s) URL.")
+        audience = (conn.extra_dejson or {}).get("audience") or f"https://{parts.netloc}/api/v2/"
+        self.mask_secret(conn.password)
+        return Tenant(cid, base_url, audience, conn.login, conn.password)
+
+    @staticmethod
+    def mask_secret(value: str) -> None:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(value)
+
+    def get_conn(self) -> requests.Session:
+        if self._session is None:
+            self._session = requests.Session()
+            self._session.headers["User-Agent"] = USER_AGENT
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    # -- access token -----------------------------------------------------------------------
+
+    def get_access_token(self) -> str:
+        """A valid token, reused across task instances and runs until shortly before it expires."""
+        if self._token is None:
+            tenant = self.tenant
+            cached = self.token_cache.load()
+            if cached and cached.fingerprint == tenant.fingerprint and self.clock() < cached.renew_after:
+                self._token = cached.access_token
+            else:
+                self._token = self._request_token(tenant)
+            self.mask_secret(self._token)
+        return self._token
+
+    def _request_token(self, tenant: Tenant) -> str:
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": tenant.client_id,
+            "client_secret": tenant.client_secret,
+            "audience": tenant.audience,
+        }
+        response = self._send("POST", f"{tenant.base_url}/oauth/token", json=body)
+        if response.status_code in (400, 401, 403):
+            raise Auth0ConfigError(
+                f"Auth0 refused the client credentials of connection {tenant.conn_id!r} "
+                f"(HTTP {response.status_code}: {_error_text(response)}). Check the client id and secret, "
+                f"and that the application is authorized for the Management API ({tenant.audience})."
+            )
+        if not response.ok:
+            raise Auth0Error(
+                f"Auth0 token endpoint answered HTTP {response.status_code}: {_error_text(response)}"
+            )
+        try:
+            answer = response.json()
+            token, expires_in = str(answer["access_token"]), float(answer.get("expires_in") or 86400)
+        except (ValueError, KeyError, TypeError):
+            raise Auth0Error("Auth0 token endpoint answered without an access_token") from None
+        self.mask_secret(token)
+        now = self.clock()
+        renew_after = now + expires_in - min(600.0, expires_in * 0.2)
+        self.token_cache.store(CachedToken(token, renew_after, tenant.fingerprint))
+        self.log.info("Obtained a new Auth0 access token, valid for %.0f s", expires_in)
+        return token
+
+    def _forget_token(self) -> None:
+        self._token = None
+        self.token_cache.clear()
+
+    # -- Logs API ---------------------------------------------------------------------------
+
+    def read_logs(self, after_log_id: str, max_events: int) -> list[LogEvent]:
+        """Events newer than ``after_log_id`` in log-id order (checkpoint mode), at most ``max_events``.
+
+        Pages until Auth0 returns an empty page or the cap is reached. Duplicates across pages and
+        events at or before the checkpoint are dropped.
+        """
+        events: dict[str, LogEvent] = {}
+        cursor = after_log_id
+        floor = log_id_key(after_log_id)
+        while len(events) < max_events:
+            take = min(PAGE_SIZE, max_events - len(events))
+            page = self._get_logs({"from": cursor, "take": take})
+            if not page:
+                break
+            for event in page:
+                if log_id_key(event.log_id) > floor:
+                    events.setdefault(event.log_id, event)
+            newest = max((event.log_id for event in page), key=log_id_key)
+            if log_id_key(newest) <= log_id_key(cursor):
+                break  # no progress: stop rather than read the same page forever
+            cursor = newest
+        ordered = sorted(events.values(), key=lambda event: log_id_key(event.log_id))
+        return ordered[:max_events]
+
+    def edge_log(self, *, newest: bool) -> LogEvent | None:
+        """The newest or oldest log the tenant still keeps (search mode, sorted by date)."""
+        page = self._get_logs({"sort": "date:-1" if newest else "date:1", "per_page": 1, "page": 0})
+        return page[0] if page else None
+
+    def _get_logs(self, params: dict[str, Any]) -> list[LogEvent]:
+        response = self._authorized_get("/api/v2/logs", params)
+        try:
+            return parse_log_page(response.content.decode("utf-8"))
+        except (MalformedLogPage, UnicodeDecodeError) as exc:
+            content_type = response.headers.get("Content-Type", "no content type")
+            raise Auth0Error(
+                f"Auth0 answered GET /api/v2/logs with an unusable body ({content_type}): {exc}"
+            ) from None
+
+    def _authorized_get(self, path: str, params: dict[str, Any]) -> requests.Response:
+        renewed = False
+        while True:
+            token = self.get_access_token()
+            url = f"{self.tenant.base_url}{path}"
+            response = self._send("GET", url, params=params, headers={"Authorization": f"Bearer {token}"})
+            if response.status_code == 401 and not renewed:
+                self.log.info("Auth0 answered 401 for %s; renewing the access token once", path)
+                self._forget_token()
+                renewed = True
+                continue
+            if response.status_code == 401:
+                raise Auth0ConfigError(
+                    f"Auth0 answered 401 for {path} even with a freshly issued token "
+                    f"(connection {self.auth0_conn_id!r}): {_error_text(response)}"
+                )
+            if response.status_code == 403:
+                raise Auth0ConfigError(
+                    f"Auth0 answered 403 for {path}: the application lacks the read:logs scope. Grant "
+                    f"read:logs to the client of connection {self.auth0_conn_id!r} in the Auth0 dashboard "
+                    f"(Applications > APIs > Auth0 Management API > Machine to Machine Applications)."
+                )
+            if not response.ok:
+                raise Auth0Error(
+                    f"Auth0 answered HTTP {response.status_code} for {path}: {_error_text(response)}"
+                )
+            return response
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request, retried on network errors and 5xx (backoff) and on 429 (until the reset)."""
+        failures = rate_limited = 0
+        while True:
+            self.requests_sent += 1
+            try:
+                response = self.get_conn().request(method, url, timeout=self.timeout, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise Auth0Error(
+                        f"Could not reach Auth0 ({method} {_path(url)}) after {failures} attempts: "
+                        f"{type(exc).__name__}"
+                    ) from None
+                self._back_off(failures, f"{type(exc).__name__} on {method} {_path(url)}")
+                continue
+            if response.status_code == 429:
+                rate_limited += 1
+                if rate_limited > self.max_rate_limited:
+                    raise Auth0Error(
+                        f"Auth0 kept answering 429 Too Many Requests for {_path(url)} "
+                        f"({rate_limited} times); the tenant's rate limit is exhausted"
+                    )
+                wait = self._rate_limit_wait(response)
+                self.log.warning("Auth0 rate limit reached (429); waiting %.1f s", wait)
+                self.sleep(wait)
+                continue
+            if response.status_code >= 500:
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise Auth0Error(
+                        f"Auth0 answered HTTP {response.status_code} for {method} {_path(url)} "
+                        f"{failures} times: {_error_text(response)}"
+                    )
+                self._back_off(failures, f"HTTP {response.status_code} on {method} {_path(url)}")
+                continue
+            return response
+
+    def _back_off(self, failures: int, what: str) -> None:
+        wait = min(self.backoff_seconds * 2 ** (failures - 1), 30.0)
+        self.log.warning(
+            "%s; retrying in %.1f s (attempt %d of %d)", what, wait, failures + 1, self.max_attempts
+        )
+        self.sleep(wait)
+
+    def _rate_limit_wait(self, response: requests.Response) -> float:
+        """Seconds until Auth0's token bucket refills, from x-ratelimit-reset (Unix time) or Retry-After."""
+        wait = None
+        reset = response.headers.get("x-ratelimit-reset")
+        retry_after = response.headers.get("Retry-After")
+        try:
+            if reset is not None:
+                wait = float(reset) - self.clock()
+            elif retry_after is not None:
+                wait = float(retry_after)
+        except ValueError:
+            wait = None
+        if wait is None:
+            wait = self.backoff_seconds
+        return min(max(wait, 0.5), self.max_rate_limit_wait)
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def _error_text(response: requests.Response, limit: int = 300) -> str:
+    """Auth0's own error fields when it sent JSON, else the start of the body."""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            text = " ".join(str(body[k]) for k in ("error", "error_description", "message") if body.get(k))
+            if text:
+                return text[:limit]
+    except ValueError:
+        pass
+    return (response.text or response.reason or "").strip()[:limit]

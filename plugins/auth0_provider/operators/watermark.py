@@ -1,0 +1,54 @@
+"""Auth0WatermarkCommitOperator: move the watermark once a run's deliveries have all succeeded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
+
+
+class Auth0WatermarkCommitOperator(BaseOperator):
+    """Commit the run's checkpoint, unless another run has committed since this one started.
+
+    Wire it downstream of every delivery with ``trigger_rule="none_failed"`` (an empty map skips
+    the deliveries; the watermark must still advance) and ``max_active_tis_per_dag=1`` so that two
+    commits never interleave their read and write.
+
+    :param checkpoint: ``{"start": watermark | None, "end": watermark | None}`` from the fetch task.
+    """
+
+    template_fields = ("checkpoint",)
+    ui_color = "#16214d"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(self, *, checkpoint: Any, watermark_variable: str = DEFAULT_VARIABLE, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.checkpoint = checkpoint
+        self.watermark_variable = watermark_variable
+
+    def execute(self, context: Any) -> bool:
+        start = Watermark.from_json(self.checkpoint["start"])
+        end = Watermark.from_json(self.checkpoint["end"])
+        store = WatermarkStore(self.watermark_variable)
+        if end is None or not end.is_after(start):
+            self.log.info(
+                "Nothing new was read; the watermark stays at %s", start.log_id if start else "none"
+            )
+            return False
+        stored = store.read()
+        if stored != start:
+            self.log.warning(
+                "Not committing: the watermark moved since this run started (run started from %s, "
+                "stored is now %s). A newer run has committed; this run's events were re-delivered "
+                "and the stored watermark is left as it is.",
+                start.log_id if start else "none",
+                stored.log_id if stored else "none",
+            )
+            return False
+        store.write(end)
+        self.log.info(
+            "Watermark committed: %s -> %s (%s)", start.log_id if start else "none", end.log_id, end.date
+        )
+        return True

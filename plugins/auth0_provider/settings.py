@@ -1,0 +1,130 @@
+"""The user-facing settings, read from the environment when the DAG file is parsed.
+
+Validation happens at parse time on purpose: a bad value then shows up as a DAG import error in the
+Airflow UI, naming the setting and what it accepts, instead of as a failed run at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from auth0_provider.log_types import KNOWN_LOG_TYPES
+
+PREFIX = "AUTH0_WEBHOOKS_"
+START_FROM_KEYWORDS = ("oldest", "now")
+_LOG_ID = re.compile(r"^[0-9A-Za-z]{16,64}$")
+_ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_\-/]*$")
+MAX_CONCURRENT_CALLS = 100
+MAX_DELIVERY_RETRIES = 20
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names it and what it accepts."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the DAG needs to know beyond its two connections."""
+
+    api_endpoints: tuple[str, ...] = ()
+    log_types: frozenset[str] = frozenset({"sapi", "fapi"})
+    concurrent_calls: int = 5
+    start_from: str = "oldest"
+    delivery_retries: int = 3
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def raw(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return None if value is None else value.strip()
+
+        defaults = cls()
+        return cls(
+            api_endpoints=_endpoints(raw("API_ENDPOINTS")),
+            log_types=_log_types(raw("LOG_TYPES"), defaults.log_types),
+            concurrent_calls=_int_in_range(
+                "CONCURRENT_CALLS",
+                raw("CONCURRENT_CALLS"),
+                defaults.concurrent_calls,
+                1,
+                MAX_CONCURRENT_CALLS,
+            ),
+            start_from=_start_from(raw("START_FROM"), defaults.start_from),
+            delivery_retries=_int_in_range(
+                "DELIVERY_RETRIES",
+                raw("DELIVERY_RETRIES"),
+                defaults.delivery_retries,
+                0,
+                MAX_DELIVERY_RETRIES,
+            ),
+        )
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _endpoints(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    names = []
+    for part in _split(value):
+        name = part.lower().strip("/")
+        if name.startswith("api/v2/"):
+            name = name[len("api/v2/") :]
+        if not _ENDPOINT.match(name):
+            raise SettingsError(
+                f"{PREFIX}API_ENDPOINTS: {part!r} is not a Management API endpoint name. Use comma-separated "
+                "names such as 'users, connections' (each matches /api/v2/<name> and paths below it), "
+                "or leave it empty for all endpoints."
+            )
+        names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+def _log_types(value: str | None, default: frozenset[str]) -> frozenset[str]:
+    if value is None or value == "":
+        return default
+    codes = _split(value)
+    unknown = [code for code in codes if code not in KNOWN_LOG_TYPES]
+    if unknown or not codes:
+        named = ", ".join(map(repr, unknown)) or repr(value)
+        raise SettingsError(
+            f"{PREFIX}LOG_TYPES: unknown Auth0 log type code(s) {named}. "
+            f"Use a comma-separated list of Auth0 event type codes, for example 'sapi,fapi' (the default) "
+            f"or 'sapi,fapi,s,ss,sdu'. Known codes: {', '.join(sorted(KNOWN_LOG_TYPES))}."
+        )
+    return frozenset(codes)
+
+
+def _int_in_range(name: str, value: str | None, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise SettingsError(
+            f"{PREFIX}{name}: {value!r} is not allowed. Use a whole number from {low} to {high}."
+        )
+    return number
+
+
+def _start_from(value: str | None, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if value.lower() in START_FROM_KEYWORDS:
+        return value.lower()
+    if _LOG_ID.match(value):
+        return value
+    raise SettingsError(
+        f"{PREFIX}START_FROM: {value!r} is not allowed. Use 'oldest' (every log Auth0 still keeps), "
+        "'now' (only logs written from now on), or an Auth0 log id such as "
+        "'90020211103020611966106762909211229137199648175879618642'."
+    )

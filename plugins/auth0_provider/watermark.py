@@ -1,0 +1,86 @@
+"""The watermark: the last Auth0 log id the DAG has read and delivered everything up to.
+
+It lives in an Airflow Variable as JSON, ``{"log_id": ..., "date": ...}``. Variables have no
+compare-and-set, so the commit operator runs one instance at a time (``max_active_tis_per_dag=1``)
+and only writes when the stored value is still the one its run started from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from auth0_provider.events import log_id_key
+
+DEFAULT_VARIABLE = "auth0_webhooks_watermark"
+
+
+class WatermarkError(AirflowFailException):
+    """The stored watermark cannot be read or written as we need; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Watermark:
+    log_id: str
+    date: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Watermark | None:
+        if value is None:
+            return None
+        if isinstance(value, dict) and isinstance(value.get("log_id"), str) and value["log_id"]:
+            date = value.get("date")
+            return cls(value["log_id"], date if isinstance(date, str) else None)
+        raise ValueError(f"not a watermark: {value!r}")
+
+    def is_after(self, other: Watermark | None) -> bool:
+        return other is None or log_id_key(self.log_id) > log_id_key(other.log_id)
+
+
+class WatermarkStore:
+    """Reads and guards the watermark Variable."""
+
+    def __init__(self, variable: str = DEFAULT_VARIABLE) -> None:
+        self.variable = variable
+
+    def read(self) -> Watermark | None:
+        from airflow.sdk import Variable
+
+        self._refuse_env_shadow()
+        raw = Variable.get(self.variable, default=None)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            return Watermark.from_json(json.loads(raw))
+        except ValueError:
+            raise WatermarkError(
+                f"Variable {self.variable!r} does not hold a watermark: {raw[:200]!r}. It must be JSON like "
+                '{"log_id": "900...", "date": "2024-01-01T00:00:00.000Z"}. Fix it, or delete it to start '
+                "again from AUTH0_WEBHOOKS_START_FROM."
+            ) from None
+
+    def write(self, watermark: Watermark) -> None:
+        from airflow.sdk import Variable
+
+        Variable.set(self.variable, json.dumps(watermark.to_json()), description="Auth0 webhooks watermark")
+        if self.read() != watermark:
+            raise WatermarkError(
+                f"Variable {self.variable!r} was written but reads back differently: a secrets backend "
+                "shadows it, so the watermark can never move. Remove it from the secrets backend."
+            )
+
+    def _refuse_env_shadow(self) -> None:
+        env_name = f"AIRFLOW_VAR_{self.variable.upper()}"
+        if env_name in os.environ:
+            raise WatermarkError(
+                f"The environment variable {env_name} shadows the watermark Variable {self.variable!r}: "
+                "Airflow would read it instead of the database, so the watermark could never move. "
+                f"Unset {env_name}; to start from a given log id use AUTH0_WEBHOOKS_START_FROM."
+            )

@@ -1,0 +1,179 @@
+"""End to end with ``dag.test()``: the real DAG file against the Auth0 stand-in and a receiver."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.variable import Variable as VariableModel
+
+from tests.conftest import REPO
+from tests.support import api_event, fixture_event
+
+WATERMARK = "auth0_webhooks_watermark"
+
+
+def stored_watermark() -> dict | None:
+    raw = VariableModel.get(WATERMARK, default_var=None)
+    return json.loads(raw) if raw else None
+
+
+@pytest.fixture
+def run_dag(airflow_db, standin, receiver, monkeypatch):
+    """Run the DAG once, as the scheduler would, with these AUTH0_WEBHOOKS_* settings."""
+    for key in (WATERMARK, "auth0_access_token__auth0_default"):
+        VariableModel.delete(key)
+    monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", standin.connection_uri())
+    monkeypatch.setenv("AIRFLOW_CONN_AUTH0_WEBHOOK", receiver.connection_uri())
+    monkeypatch.setenv("AUTH0_WEBHOOKS_DELIVERY_RETRIES", "0")
+
+    def run(max_events: int | None = None, **settings: str):
+        for name, value in settings.items():
+            monkeypatch.setenv(f"AUTH0_WEBHOOKS_{name.upper()}", value)
+        bag = DagBag(dag_folder=str(REPO / "dags"))
+        assert bag.import_errors == {}
+        dag = bag.dags["auth0_webhooks"]
+        if max_events is not None:
+            dag.get_task("fetch_logs").max_events = max_events
+        return dag.test()
+
+    return run
+
+
+def states(dag_run) -> dict[str, str]:
+    return {f"{ti.task_id}[{ti.map_index}]": ti.state for ti in dag_run.get_task_instances()}
+
+
+def test_matching_events_arrive_byte_for_byte_and_nothing_else(standin, receiver, run_dag):
+    wanted = [
+        standin.add_event(api_event("post", "/api/v2/users")),
+        standin.add_event(api_event("patch", "/api/v2/users/auth0|42?fields=email")),
+        standin.add_event(api_event("patch", "/api/v2/connections/con_1")),
+        standin.add_event(api_event("delete", "/api/v2/users/auth0|7", type="fapi")),
+    ]
+    unwanted = [
+        standin.add_event(api_event("get", "/api/v2/users-by-email")),
+        standin.add_event(api_event("post", "/api/v2/clients")),
+        standin.add_event(fixture_event("s")),
+        standin.add_event(fixture_event("ss")),
+    ]
+    last = standin.add_event(fixture_event("slo"))  # filtered out, yet the watermark must pass it
+
+    dag_run = run_dag(api_endpoints="users, connections", start_from="oldest")
+
+    assert dag_run.state == "success", states(dag_run)
+    by_key = {d.key: d for d in receiver.deliveries}
+    assert sorted(by_key) == sorted(e.log_id for e in wanted)
+    for event in wanted:
+        delivery = by_key[event.log_id]
+        assert delivery.body == event.raw.encode()
+        assert delivery.headers["content-type"] == "application/json"
+        assert delivery.path == "/hooks/auth0"
+    assert not {e.log_id for e in unwanted} & set(by_key)
+    assert stored_watermark() == {"log_id": last.log_id, "date": last.date}
+    labels = sorted(ti.rendered_map_index for ti in dag_run.get_task_instances() if ti.task_id == "deliver")
+    assert labels == sorted(
+        f"{e.log_id} {json.loads(e.raw)['type']} {json.loads(e.raw)['details']['request']['method'].upper()} "
+        f"{json.loads(e.raw)['details']['request']['path']}"
+        for e in wanted
+    )
+
+
+def test_a_run_with_no_match_still_advances_the_watermark(standin, receiver, run_dag):
+    standin.add_event(fixture_event("s"))
+    last = standin.add_event(fixture_event("seacft"))
+    dag_run = run_dag()
+    assert dag_run.state == "success", states(dag_run)
+    assert receiver.deliveries == []
+    assert states(dag_run)["commit_watermark[-1]"] == "success"
+    assert stored_watermark()["log_id"] == last.log_id
+
+    dag_run = run_dag()  # nothing new at all: still a clean run, watermark unchanged
+    assert dag_run.state == "success", states(dag_run)
+    assert stored_watermark()["log_id"] == last.log_id
+
+
+def test_a_failed_delivery_holds_the_watermark_until_a_later_run_delivers(standin, receiver, run_dag):
+    first = standin.add_event(api_event("post", "/api/v2/users"))
+    run_dag()
+    assert stored_watermark()["log_id"] == first.log_id
+
+    ok = standin.add_event(api_event("post", "/api/v2/users"))
+    bad = standin.add_event(api_event("patch", "/api/v2/users/auth0|1"))
+    receiver.fail_keys[bad.log_id] = 500
+    dag_run = run_dag()
+    assert dag_run.state == "failed"
+    assert states(dag_run)["commit_watermark[-1]"] == "upstream_failed"
+    assert stored_watermark()["log_id"] == first.log_id
+    assert bad.log_id not in receiver.delivered_keys()
+
+    receiver.fail_keys.clear()
+    newer = standin.add_event(api_event("delete", "/api/v2/users/auth0|1"))
+    dag_run = run_dag()
+    assert dag_run.state == "success", states(dag_run)
+    assert {ok.log_id, bad.log_id, newer.log_id} <= set(receiver.delivered_keys())
+    assert stored_watermark()["log_id"] == newer.log_id
+
+
+def test_event_content_is_never_rendered(standin, receiver, run_dag):
+    hostile = api_event(
+        "post",
+        "/api/v2/users/{{ conn.auth0_default.password }}",
+        description="{{ conn.auth0_default.password }} {% for x in range(3) %}{{ x }}{% endfor %} {# c #}",
+        user_name="{{ var.value.auth0_webhooks_watermark }} \u202e\u0000 \U0001f600 Zoë 日本",
+        details_note="{% raw %}" + "x" * 1_000_000,
+    )
+    event = standin.add_event(hostile)
+    dag_run = run_dag()
+    assert dag_run.state == "success", states(dag_run)
+    (delivery,) = receiver.deliveries
+    assert delivery.body == event.raw.encode()
+    assert standin.client_secret.encode() not in delivery.body
+
+
+def test_the_access_token_is_reused_across_runs(standin, receiver, run_dag):
+    for _ in range(3):
+        standin.add_event(api_event("post", "/api/v2/users"))
+        assert run_dag().state == "success"
+    assert len(receiver.deliveries) == 3
+    assert standin.tokens_issued == 1
+
+
+def test_start_from_now_skips_history(standin, receiver, run_dag):
+    standin.seed_fixtures()
+    dag_run = run_dag(start_from="now")
+    assert dag_run.state == "success", states(dag_run)
+    assert receiver.deliveries == []
+    new = standin.add_event(api_event("post", "/api/v2/users"))
+    run_dag(start_from="now")
+    assert receiver.delivered_keys() == [new.log_id]
+
+
+def test_a_backlog_larger_than_one_run_drains_over_runs_without_loss(standin, receiver, run_dag):
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    for expected_total in (10, 20, 25):
+        assert run_dag(max_events=10).state == "success"
+        assert len(receiver.deliveries) == expected_total
+    assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)
+    assert stored_watermark()["log_id"] == events[-1].log_id
+
+
+def test_a_watermark_shadowed_by_the_environment_fails_clearly(
+    standin, receiver, run_dag, monkeypatch, capfd
+):
+    standin.add_event(api_event("post", "/api/v2/users"))
+    monkeypatch.setenv("AIRFLOW_VAR_AUTH0_WEBHOOKS_WATERMARK", '{"log_id": "1"}')
+    dag_run = run_dag()
+    assert dag_run.state == "failed"
+    assert receiver.deliveries == []
+    assert "AIRFLOW_VAR_AUTH0_WEBHOOKS_WATERMARK shadows the watermark" in capfd.readouterr().out
+
+
+def test_a_missing_webhook_connection_fails_naming_it(standin, receiver, run_dag, monkeypatch, capfd):
+    standin.add_event(api_event("post", "/api/v2/users"))
+    monkeypatch.delenv("AIRFLOW_CONN_AUTH0_WEBHOOK")
+    dag_run = run_dag()
+    assert dag_run.state == "failed"
+    assert stored_watermark() is None
+    assert "auth0_webhook" in capfd.readouterr().out

@@ -1,0 +1,231 @@
+"""The Auth0 hook against the stand-in: a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from auth0_provider.hooks.auth0 import Auth0ConfigError, Auth0Error, Auth0Hook
+from auth0_provider.hooks.token_cache import CachedToken
+from auth0_standin import Auth0StandIn, RateLimit
+from tests.support import api_event
+
+
+class MemoryTokenCache:
+    """Stands in for the Variable-backed cache, which the DAG tests exercise for real."""
+
+    def __init__(self) -> None:
+        self.token: CachedToken | None = None
+
+    def load(self) -> CachedToken | None:
+        return self.token
+
+    def store(self, token: CachedToken) -> None:
+        self.token = token
+
+    def clear(self) -> None:
+        self.token = None
+
+
+@pytest.fixture
+def connect(monkeypatch):
+    """Point connection `auth0_default` at a tenant and build hooks that share one token cache."""
+    cache = MemoryTokenCache()
+
+    def make(tenant: Auth0StandIn, **kwargs) -> Auth0Hook:
+        monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", tenant.connection_uri())
+        kwargs.setdefault("backoff_seconds", 0.05)
+        return Auth0Hook(token_cache=cache, **kwargs)
+
+    make.cache = cache
+    return make
+
+
+def add_events(tenant: Auth0StandIn, count: int) -> list[str]:
+    return [tenant.add_event(api_event("post", f"/api/v2/users/auth0|{i}")).log_id for i in range(count)]
+
+
+def test_pages_in_log_id_order_until_an_empty_page(standin, connect):
+    ids = add_events(standin, 250)
+    hook = connect(standin)
+    events = hook.read_logs(ids[0], max_events=1000)
+    assert [e.log_id for e in events] == ids[1:]
+    # 249 events: pages of 100, 100, 49, then the empty page that proves we are caught up
+    assert standin.requests["GET /api/v2/logs"] == 4
+
+
+def test_stops_at_the_per_run_cap(standin, connect):
+    ids = add_events(standin, 120)
+    events = connect(standin).read_logs(ids[0], max_events=30)
+    assert [e.log_id for e in events] == ids[1:31]
+    assert standin.requests["GET /api/v2/logs"] == 1
+
+
+def test_events_keep_unknown_fields_and_exact_bytes(standin, connect):
+    first = standin.add_event(api_event("post", "/api/v2/users"))
+    raw = (
+        f'{{"log_id":"{int(first.log_id) + 1}","date":"2030-01-01T00:00:00.000Z","type":"sapi",'
+        '"x_future_field":{"nested":[1,2.50,"\\u00e9"]},"note":"{{ var.value.x }}"}'
+    )
+    standin.add_raw(raw)
+    events = connect(standin).read_logs(first.log_id, max_events=10)
+    assert [e.raw for e in events] == [raw]
+
+
+def test_token_is_reused_across_hooks_and_runs(standin, connect):
+    ids = add_events(standin, 3)
+    for _ in range(5):  # five task instances, each with its own hook
+        connect(standin).read_logs(ids[0], max_events=10)
+    assert standin.tokens_issued == 1
+
+
+def test_token_is_renewed_when_close_to_expiry(connect):
+    with Auth0StandIn(token_lifetime=60) as tenant:
+        ids = add_events(tenant, 2)
+        now = time.time()
+        connect(tenant, clock=lambda: now).read_logs(ids[0], max_events=10)
+        # 60 s lifetime: renewed once less than 20% (12 s) is left
+        connect(tenant, clock=lambda: now + 30).read_logs(ids[0], max_events=10)
+        assert tenant.tokens_issued == 1
+        connect(tenant, clock=lambda: now + 50).read_logs(ids[0], max_events=10)
+        assert tenant.tokens_issued == 2
+
+
+def test_401_renews_the_token_once(standin, connect):
+    ids = add_events(standin, 2)
+    connect(standin).read_logs(ids[0], max_events=10)
+    standin.expire_tokens()  # the cached token is now rejected with 401
+    events = connect(standin).read_logs(ids[0], max_events=10)
+    assert [e.log_id for e in events] == ids[1:]
+    assert standin.tokens_issued == 2
+
+
+def test_a_second_401_fails_and_names_the_connection(standin, connect):
+    ids = add_events(standin, 2)
+    for _ in range(2):
+        standin.inject(
+            "/api/v2/logs", 401, b'{"statusCode":401,"error":"Unauthorized","message":"Bad audience"}'
+        )
+    with pytest.raises(Auth0ConfigError, match=r"401.*auth0_default"):
+        connect(standin).read_logs(ids[0], max_events=10)
+    assert standin.tokens_issued == 2
+
+
+def test_429_waits_until_the_reset_then_continues(connect):
+    with Auth0StandIn(rate_limit=RateLimit(burst=2, per_minute=60)) as tenant:
+        ids = add_events(tenant, 250)
+        slept: list[float] = []
+        hook = connect(tenant, sleep=lambda s: (slept.append(s), time.sleep(s)))
+        started = time.monotonic()
+        events = hook.read_logs(ids[0], max_events=1000)
+        assert [e.log_id for e in events] == ids[1:]
+        assert slept, "the stand-in answered 429 and the hook should have waited"
+        assert all(0.5 <= s <= 60 for s in slept)
+        assert time.monotonic() - started < 30
+
+
+def test_429_wait_is_bounded(standin, connect):
+    ids = add_events(standin, 2)
+    far_future = str(int(time.time()) + 3600)
+    standin.inject("/api/v2/logs", 429, b"{}", {"x-ratelimit-reset": far_future})
+    slept: list[float] = []
+    events = connect(standin, sleep=slept.append, max_rate_limit_wait=7).read_logs(ids[0], max_events=10)
+    assert slept == [7]
+    assert len(events) == 1
+
+
+def test_5xx_and_network_errors_retry_with_backoff(standin, connect):
+    ids = add_events(standin, 2)
+    standin.inject("/oauth/token", 503, b"upstream down")
+    standin.inject("/api/v2/logs", 500, b'{"statusCode":500}')
+    standin.inject("/api/v2/logs", 502, b"<html>bad gateway</html>")
+    slept: list[float] = []
+    events = connect(standin, sleep=slept.append).read_logs(ids[0], max_events=10)
+    assert len(events) == 1
+    assert slept == [0.05, 0.05, 0.1]  # token retry, then two backoffs on the logs request
+
+
+def test_persistent_5xx_gives_up_with_a_clear_error(standin, connect):
+    ids = add_events(standin, 2)
+    for _ in range(5):
+        standin.inject("/api/v2/logs", 503, b"down")
+    with pytest.raises(Auth0Error, match=r"503.*5 times"):
+        connect(standin, sleep=lambda s: None).read_logs(ids[0], max_events=10)
+
+
+def test_unreachable_tenant_gives_up_after_bounded_attempts(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AUTH0_DEFAULT",
+        json.dumps(
+            {"conn_type": "auth0", "host": "http://127.0.0.1:9", "login": "id", "password": "s3cret-value"}
+        ),
+    )
+    hook = Auth0Hook(token_cache=MemoryTokenCache(), sleep=lambda s: None, max_attempts=3)
+    with pytest.raises(Auth0Error, match="after 3 attempts") as err:
+        hook.read_logs("1", max_events=1)
+    assert "s3cret-value" not in str(err.value)
+
+
+def test_403_names_the_missing_scope():
+    with Auth0StandIn(scopes=("read:users",)) as tenant:
+        os.environ["AIRFLOW_CONN_AUTH0_DEFAULT"] = tenant.connection_uri()
+        try:
+            with pytest.raises(Auth0ConfigError, match="lacks the read:logs scope"):
+                Auth0Hook(token_cache=MemoryTokenCache()).read_logs("1", max_events=1)
+        finally:
+            del os.environ["AIRFLOW_CONN_AUTH0_DEFAULT"]
+
+
+def test_wrong_client_secret_is_a_clear_error_without_the_secret(standin, monkeypatch):
+    conn = json.loads(standin.connection_uri()) | {"password": "not-the-right-secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", json.dumps(conn))
+    with pytest.raises(
+        Auth0ConfigError, match="refused the client credentials of connection 'auth0_default'"
+    ) as err:
+        Auth0Hook(token_cache=MemoryTokenCache()).read_logs("1", max_events=1)
+    assert "not-the-right-secret" not in str(err.value)
+
+
+def test_html_error_page_instead_of_json(standin, connect):
+    standin.inject(
+        "/api/v2/logs", 200, b"<html><body>Maintenance</body></html>", {"Content-Type": "text/html"}
+    )
+    with pytest.raises(Auth0Error, match=r"unusable body \(text/html\)"):
+        connect(standin).read_logs("1", max_events=10)
+
+
+def test_duplicates_across_pages_are_dropped(standin, connect):
+    ids = add_events(standin, 3)
+    page_one = "[" + ",".join(e.raw for e in standin.events[1:3]) + "]"
+    standin.inject("/api/v2/logs", 200, page_one.encode())
+    events = connect(standin).read_logs(ids[0], max_events=10)
+    assert [e.log_id for e in events] == ids[1:]
+
+
+def test_oldest_and_newest_log_use_search_mode(standin, connect):
+    ids = add_events(standin, 3)
+    hook = connect(standin)
+    assert hook.edge_log(newest=False).log_id == ids[0]
+    assert hook.edge_log(newest=True).log_id == ids[-1]
+
+
+def test_missing_connection_names_the_connection_id(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_AUTH0_DEFAULT", raising=False)
+    with pytest.raises(Exception, match="auth0_default"):
+        Auth0Hook(token_cache=MemoryTokenCache()).read_logs("1", max_events=1)
+
+
+def test_connection_host_may_be_a_domain_or_a_full_url(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AUTH0_DEFAULT",
+        json.dumps(
+            {"conn_type": "auth0", "host": "my-tenant.eu.auth0.com", "login": "id", "password": "secret1"}
+        ),
+    )
+    tenant = Auth0Hook(token_cache=MemoryTokenCache()).tenant
+    assert tenant.base_url == "https://my-tenant.eu.auth0.com"
+    assert tenant.audience == "https://my-tenant.eu.auth0.com/api/v2/"
+    assert "secret1" not in repr(tenant)

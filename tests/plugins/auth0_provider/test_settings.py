@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from auth0_provider.settings import Settings, SettingsError
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env({f"AUTH0_WEBHOOKS_{k.upper()}": v for k, v in env.items()})
+
+
+def test_defaults_match_the_old_tool():
+    s = settings()
+    assert s.api_endpoints == ()
+    assert s.log_types == {"sapi", "fapi"}
+    assert s.concurrent_calls == 5
+    assert s.start_from == "oldest"
+
+
+def test_endpoint_list_is_trimmed_and_normalised():
+    assert settings(api_endpoints=" users ,connections,, /api/v2/roles/ ").api_endpoints == (
+        "users",
+        "connections",
+        "roles",
+    )
+    assert settings(api_endpoints="   ").api_endpoints == ()
+
+
+def test_log_types_accept_known_codes():
+    assert settings(log_types="sapi, s ,ss").log_types == {"sapi", "s", "ss"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("concurrent_calls", "0", "whole number from 1 to 100"),
+        ("concurrent_calls", "five", "whole number from 1 to 100"),
+        ("concurrent_calls", "1000", "whole number from 1 to 100"),
+        ("delivery_retries", "-1", "whole number from 0 to 20"),
+        ("log_types", "sapi,sapii", "'sapi,fapi'"),
+        ("log_types", ",", "'sapi,fapi'"),
+        ("start_from", "yesterday", "'oldest'"),
+        ("api_endpoints", "users?x=1", "'users, connections'"),
+    ],
+)
+def test_invalid_values_name_the_setting_and_what_is_allowed(name, value, allowed):
+    with pytest.raises(SettingsError) as err:
+        settings(**{name: value})
+    message = str(err.value)
+    assert f"AUTH0_WEBHOOKS_{name.upper()}" in message
+    assert repr(value.strip()) in message or "sapii" in message
+    assert allowed in message
+
+
+def test_start_from_accepts_keywords_and_log_ids():
+    assert settings(start_from="NOW").start_from == "now"
+    log_id = "90020211103020611966106762909211229137199648175879618642"
+    assert settings(start_from=log_id).start_from == log_id
