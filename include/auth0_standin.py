@@ -184,9 +184,7 @@ class Auth0StandIn:
         with self._lock:
             return list(self._events)
 
-    def inject(
-        self, path: str, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> None:
+    def inject(self, path: str, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         """Answer the next request to ``path`` with this response instead (tests' fault injection)."""
         with self._lock:
             self.injected.append((path, status, body, headers or {}))
@@ -352,12 +350,8 @@ def _handler_for(tenant: Auth0StandIn) -> type[BaseHTTPRequestHandler]:
                 wanted = url.path.rsplit("/", 1)[1]
                 match = [e for e in tenant.events if e.log_id == wanted]
                 if not match:
-                    return self._json(
-                        404, {"statusCode": 404, "error": "Not Found", "message": "Log not found"}
-                    )
-                return self._send(
-                    200, match[0].raw.encode(), {"Content-Type": "application/json", **limit_headers}
-                )
+                    return self._json(404, {"statusCode": 404, "error": "Not Found", "message": "Log not found"})
+                return self._send(200, match[0].raw.encode(), {"Content-Type": "application/json", **limit_headers})
             status, result = tenant.query_logs(params)
             if isinstance(result, dict):
                 return self._json(status, result, limit_headers)

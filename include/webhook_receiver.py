@@ -65,9 +65,7 @@ class WebhookReceiver:
         return json.dumps({"conn_type": "http", "host": self.url})
 
     def start(self) -> WebhookReceiver:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="webhook-receiver", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
         self._thread.start()
         return self
 
@@ -140,9 +138,7 @@ def print_delivery(delivery: Delivery) -> None:
     try:
         event = delivery.json()
         request = (event.get("details") or {}).get("request") or {}
-        what = (
-            f"{event.get('type')} {str(request.get('method', '')).upper()} {request.get('path', '')}".strip()
-        )
+        what = f"{event.get('type')} {str(request.get('method', '')).upper()} {request.get('path', '')}".strip()
         summary = f"{event.get('date')} {what}  log_id={event.get('log_id')}"
     except (ValueError, AttributeError):
         summary = f"{len(delivery.body)} bytes (not a JSON object)"

@@ -1,4 +1,8 @@
-"""Provider metadata that Airflow reads through the ``apache_airflow_provider`` entry point."""
+"""Provider metadata that Airflow reads through the ``apache_airflow_provider`` entry point.
+
+The connection form is described here rather than by the hook: Airflow 3 builds the UI form from
+this metadata without importing the hook.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,25 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Delivers Auth0 tenant log events (Management API calls, logins) to a webhook.",
         "versions": ["0.1.0"],
         "connection-types": [
-            {"connection-type": "auth0", "hook-class-name": "auth0_provider.hooks.auth0.Auth0Hook"},
+            {
+                "connection-type": "auth0",
+                "hook-class-name": "auth0_provider.hooks.auth0.Auth0Hook",
+                "hook-name": "Auth0",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "Domain", "login": "Client ID", "password": "Client Secret"},
+                    "placeholders": {
+                        "host": "my-tenant.eu.auth0.com",
+                        "login": "client id of a machine-to-machine app with the read:logs scope",
+                    },
+                },
+                "conn-fields": {
+                    "audience": {
+                        "label": "Audience",
+                        "description": "Only for a custom domain: https://<tenant>.auth0.com/api/v2/",
+                        "schema": {"type": ["string", "null"]},
+                    }
+                },
+            }
         ],
     }

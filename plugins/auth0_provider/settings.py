@@ -110,9 +110,7 @@ def _int_in_range(name: str, value: str | None, default: int, low: int, high: in
     except ValueError:
         number = None
     if number is None or not low <= number <= high:
-        raise SettingsError(
-            f"{PREFIX}{name}: {value!r} is not allowed. Use a whole number from {low} to {high}."
-        )
+        raise SettingsError(f"{PREFIX}{name}: {value!r} is not allowed. Use a whole number from {low} to {high}.")
     return number
 
 

@@ -44,6 +44,24 @@ class Watermark:
         return other is None or log_id_key(self.log_id) > log_id_key(other.log_id)
 
 
+def plan_commit(start: Watermark | None, end: Watermark | None, stored: Watermark | None) -> tuple[bool, str]:
+    """May a run that started from ``start`` and read up to ``end`` write ``end`` now? And why.
+
+    Only if it read something new, and nobody committed since it started: a run retried from the
+    UI hours later must not move the watermark back over what newer runs delivered.
+    """
+    since = start.log_id if start else "none"
+    if end is None or not end.is_after(start):
+        return False, f"Nothing new was read; the watermark stays at {since}"
+    if stored != start:
+        now = stored.log_id if stored else "none"
+        return False, (
+            f"Not committing: the watermark moved since this run started (run started from {since}, "
+            f"stored is now {now}). Another run has committed; the stored watermark is left as it is."
+        )
+    return True, f"Watermark committed: {since} -> {end.log_id} ({end.date})"
+
+
 class WatermarkStore:
     """Reads and guards the watermark Variable."""
 

@@ -61,9 +61,7 @@ def test_dag_file_is_cheap_to_parse():
     )
     runs = [
         float(
-            subprocess.run(
-                [sys.executable, "-c", code], check=True, capture_output=True, text=True
-            ).stdout.split()[-1]
+            subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()[-1]
         )
         for _ in range(3)
     ]

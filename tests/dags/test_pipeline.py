@@ -159,9 +159,7 @@ def test_a_backlog_larger_than_one_run_drains_over_runs_without_loss(standin, re
     assert stored_watermark()["log_id"] == events[-1].log_id
 
 
-def test_a_watermark_shadowed_by_the_environment_fails_clearly(
-    standin, receiver, run_dag, monkeypatch, capfd
-):
+def test_a_watermark_shadowed_by_the_environment_fails_clearly(standin, receiver, run_dag, monkeypatch, capfd):
     standin.add_event(api_event("post", "/api/v2/users"))
     monkeypatch.setenv("AIRFLOW_VAR_AUTH0_WEBHOOKS_WATERMARK", '{"log_id": "1"}')
     dag_run = run_dag()

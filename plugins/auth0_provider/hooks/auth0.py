@@ -59,18 +59,6 @@ class Auth0Hook(BaseHook):
     conn_type = "auth0"
     hook_name = "Auth0"
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "Domain", "login": "Client ID", "password": "Client Secret"},
-            "placeholders": {
-                "host": "my-tenant.eu.auth0.com",
-                "login": "client id of a machine-to-machine app with the read:logs scope",
-                "extra": '{"audience": "https://my-tenant.eu.auth0.com/api/v2/"}  (custom domains only)',
-            },
-        }
-
     def __init__(
         self,
         auth0_conn_id: str = default_conn_name,
@@ -172,9 +160,7 @@ class Auth0Hook(BaseHook):
                 f"and that the application is authorized for the Management API ({tenant.audience})."
             )
         if not response.ok:
-            raise Auth0Error(
-                f"Auth0 token endpoint answered HTTP {response.status_code}: {_error_text(response)}"
-            )
+            raise Auth0Error(f"Auth0 token endpoint answered HTTP {response.status_code}: {_error_text(response)}")
         try:
             answer = response.json()
             token, expires_in = str(answer["access_token"]), float(answer.get("expires_in") or 86400)
@@ -228,9 +214,7 @@ class Auth0Hook(BaseHook):
             return parse_log_page(response.content.decode("utf-8"))
         except (MalformedLogPage, UnicodeDecodeError) as exc:
             content_type = response.headers.get("Content-Type", "no content type")
-            raise Auth0Error(
-                f"Auth0 answered GET /api/v2/logs with an unusable body ({content_type}): {exc}"
-            ) from None
+            raise Auth0Error(f"Auth0 answered GET /api/v2/logs with an unusable body ({content_type}): {exc}") from None
 
     def _authorized_get(self, path: str, params: dict[str, Any]) -> requests.Response:
         renewed = False
@@ -255,9 +239,7 @@ class Auth0Hook(BaseHook):
                     f"(Applications > APIs > Auth0 Management API > Machine to Machine Applications)."
                 )
             if not response.ok:
-                raise Auth0Error(
-                    f"Auth0 answered HTTP {response.status_code} for {path}: {_error_text(response)}"
-                )
+                raise Auth0Error(f"Auth0 answered HTTP {response.status_code} for {path}: {_error_text(response)}")
             return response
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -271,8 +253,7 @@ class Auth0Hook(BaseHook):
                 failures += 1
                 if failures >= self.max_attempts:
                     raise Auth0Error(
-                        f"Could not reach Auth0 ({method} {_path(url)}) after {failures} attempts: "
-                        f"{type(exc).__name__}"
+                        f"Could not reach Auth0 ({method} {_path(url)}) after {failures} attempts: {type(exc).__name__}"
                     ) from None
                 self._back_off(failures, f"{type(exc).__name__} on {method} {_path(url)}")
                 continue
@@ -300,9 +281,7 @@ class Auth0Hook(BaseHook):
 
     def _back_off(self, failures: int, what: str) -> None:
         wait = min(self.backoff_seconds * 2 ** (failures - 1), 30.0)
-        self.log.warning(
-            "%s; retrying in %.1f s (attempt %d of %d)", what, wait, failures + 1, self.max_attempts
-        )
+        self.log.warning("%s; retrying in %.1f s (attempt %d of %d)", what, wait, failures + 1, self.max_attempts)
         self.sleep(wait)
 
     def _rate_limit_wait(self, response: requests.Response) -> float:

@@ -103,9 +103,7 @@ class Auth0AuditLogOperator(BaseOperator):
             events.append(oldest)
             checkpoint = oldest.log_id
         else:
-            self.log.info(
-                "No watermark yet: starting after log %s (AUTH0_WEBHOOKS_START_FROM)", self.start_from
-            )
+            self.log.info("No watermark yet: starting after log %s (AUTH0_WEBHOOKS_START_FROM)", self.start_from)
             checkpoint = self.start_from
         events += hook.read_logs(checkpoint, self.max_events - len(events))
         if not events:

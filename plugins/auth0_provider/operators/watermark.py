@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
+from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore, plan_commit
 
 
 class Auth0WatermarkCommitOperator(BaseOperator):
@@ -32,23 +32,8 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         start = Watermark.from_json(self.checkpoint["start"])
         end = Watermark.from_json(self.checkpoint["end"])
         store = WatermarkStore(self.watermark_variable)
-        if end is None or not end.is_after(start):
-            self.log.info(
-                "Nothing new was read; the watermark stays at %s", start.log_id if start else "none"
-            )
-            return False
-        stored = store.read()
-        if stored != start:
-            self.log.warning(
-                "Not committing: the watermark moved since this run started (run started from %s, "
-                "stored is now %s). A newer run has committed; this run's events were re-delivered "
-                "and the stored watermark is left as it is.",
-                start.log_id if start else "none",
-                stored.log_id if stored else "none",
-            )
-            return False
-        store.write(end)
-        self.log.info(
-            "Watermark committed: %s -> %s (%s)", start.log_id if start else "none", end.log_id, end.date
-        )
-        return True
+        write, reason = plan_commit(start, end, store.read())
+        if write:
+            store.write(end)
+        self.log.info("%s", reason)
+        return write

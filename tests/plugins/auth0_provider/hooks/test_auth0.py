@@ -106,9 +106,7 @@ def test_401_renews_the_token_once(standin, connect):
 def test_a_second_401_fails_and_names_the_connection(standin, connect):
     ids = add_events(standin, 2)
     for _ in range(2):
-        standin.inject(
-            "/api/v2/logs", 401, b'{"statusCode":401,"error":"Unauthorized","message":"Bad audience"}'
-        )
+        standin.inject("/api/v2/logs", 401, b'{"statusCode":401,"error":"Unauthorized","message":"Bad audience"}')
     with pytest.raises(Auth0ConfigError, match=r"401.*auth0_default"):
         connect(standin).read_logs(ids[0], max_events=10)
     assert standin.tokens_issued == 2
@@ -159,9 +157,7 @@ def test_persistent_5xx_gives_up_with_a_clear_error(standin, connect):
 def test_unreachable_tenant_gives_up_after_bounded_attempts(monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_AUTH0_DEFAULT",
-        json.dumps(
-            {"conn_type": "auth0", "host": "http://127.0.0.1:9", "login": "id", "password": "s3cret-value"}
-        ),
+        json.dumps({"conn_type": "auth0", "host": "http://127.0.0.1:9", "login": "id", "password": "s3cret-value"}),
     )
     hook = Auth0Hook(token_cache=MemoryTokenCache(), sleep=lambda s: None, max_attempts=3)
     with pytest.raises(Auth0Error, match="after 3 attempts") as err:
@@ -182,17 +178,13 @@ def test_403_names_the_missing_scope():
 def test_wrong_client_secret_is_a_clear_error_without_the_secret(standin, monkeypatch):
     conn = json.loads(standin.connection_uri()) | {"password": "not-the-right-secret"}
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", json.dumps(conn))
-    with pytest.raises(
-        Auth0ConfigError, match="refused the client credentials of connection 'auth0_default'"
-    ) as err:
+    with pytest.raises(Auth0ConfigError, match="refused the client credentials of connection 'auth0_default'") as err:
         Auth0Hook(token_cache=MemoryTokenCache()).read_logs("1", max_events=1)
     assert "not-the-right-secret" not in str(err.value)
 
 
 def test_html_error_page_instead_of_json(standin, connect):
-    standin.inject(
-        "/api/v2/logs", 200, b"<html><body>Maintenance</body></html>", {"Content-Type": "text/html"}
-    )
+    standin.inject("/api/v2/logs", 200, b"<html><body>Maintenance</body></html>", {"Content-Type": "text/html"})
     with pytest.raises(Auth0Error, match=r"unusable body \(text/html\)"):
         connect(standin).read_logs("1", max_events=10)
 
@@ -221,9 +213,7 @@ def test_missing_connection_names_the_connection_id(monkeypatch):
 def test_connection_host_may_be_a_domain_or_a_full_url(monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_AUTH0_DEFAULT",
-        json.dumps(
-            {"conn_type": "auth0", "host": "my-tenant.eu.auth0.com", "login": "id", "password": "secret1"}
-        ),
+        json.dumps({"conn_type": "auth0", "host": "my-tenant.eu.auth0.com", "login": "id", "password": "secret1"}),
     )
     tenant = Auth0Hook(token_cache=MemoryTokenCache()).tenant
     assert tenant.base_url == "https://my-tenant.eu.auth0.com"

@@ -1,0 +1,86 @@
+"""``make run``: the DAG in an embedded Airflow, fed by the Auth0 stand-in, delivering to a demo receiver.
+
+Everything listens on 127.0.0.1. Set AIRFLOW_CONN_AUTH0_DEFAULT to use a real tenant instead of the
+stand-in, and AIRFLOW_CONN_AUTH0_WEBHOOK to deliver to a real webhook instead of the demo receiver.
+Ctrl-C stops everything this started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+
+from auth0_standin import ActivityGenerator, Auth0StandIn
+from local_airflow import REPO, admin_password, airflow_env, free_port, start, stop, wait_for
+from webhook_receiver import WebhookReceiver, print_delivery
+
+HOME = REPO / ".airflow"
+
+
+def pick_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    started: list = []
+    processes = []
+    extra = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
+    try:
+        if os.environ.get("AIRFLOW_CONN_AUTH0_DEFAULT"):
+            print("Auth0: the tenant in AIRFLOW_CONN_AUTH0_DEFAULT")
+        else:
+            tenant = Auth0StandIn(port=pick_port(8089)).start()
+            started.append(tenant)
+            seeded = tenant.seed_fixtures()
+            started.append(ActivityGenerator(tenant, every_seconds=10).start())
+            extra["AIRFLOW_CONN_AUTH0_DEFAULT"] = tenant.connection_uri()
+            print(f"Auth0: local stand-in at {tenant.base_url} ({seeded} real events, new activity every 10 s)")
+        if os.environ.get("AIRFLOW_CONN_AUTH0_WEBHOOK"):
+            print("Webhook: the URL in AIRFLOW_CONN_AUTH0_WEBHOOK")
+        else:
+            receiver = WebhookReceiver(port=pick_port(8090), on_delivery=print_delivery).start()
+            started.append(receiver)
+            extra["AIRFLOW_CONN_AUTH0_WEBHOOK"] = receiver.connection_uri()
+            print(f"Webhook: demo receiver at {receiver.url} (prints every event below)")
+
+        port = pick_port(8080)
+        env = airflow_env(HOME, port, extra)
+        log_path = HOME / "standalone.log"
+        print(f"Starting Airflow (standalone) in {HOME}; its log: {log_path}", flush=True)
+        with open(log_path, "a") as log:
+            processes.append(start(["standalone"], env, log))
+            wait_for(f"http://127.0.0.1:{port}/api/v2/monitor/health", 300, processes)
+        print(
+            f"\nAirflow UI: http://127.0.0.1:{port}   login: admin / {admin_password(HOME)}\n"
+            "DAG auth0_webhooks is unpaused and runs every 5 minutes; the first run starts once the DAG is "
+            "parsed.\nPress Ctrl-C to stop everything.\n",
+            flush=True,
+        )
+        while processes[0].poll() is None:
+            time.sleep(1)
+        print(f"airflow standalone exited with {processes[0].returncode}; see {log_path}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+        return 0
+    finally:
+        stop(processes)
+        for thing in reversed(started):
+            thing.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The stand-in follows the documented Logs API, so that tests against it mean something."""
+
+from __future__ import annotations
+
+import requests
+
+from auth0_standin import Auth0StandIn, RateLimit
+from tests.support import api_event
+
+
+def token(tenant: Auth0StandIn) -> str:
+    answer = requests.post(
+        f"{tenant.base_url}/oauth/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": tenant.client_id,
+            "client_secret": tenant.client_secret,
+            "audience": f"https://{tenant.base_url.split('://')[1]}/api/v2/",
+        },
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 86400
+    return body["access_token"]
+
+
+def test_checkpoint_paging_is_capped_at_100_and_links_the_next_page(standin):
+    ids = [standin.add_event(api_event("post", "/api/v2/users")).log_id for _ in range(150)]
+    auth = {"Authorization": f"Bearer {token(standin)}"}
+    page = requests.get(f"{standin.base_url}/api/v2/logs", params={"from": ids[0], "take": 500}, headers=auth)
+    assert [e["log_id"] for e in page.json()] == ids[1:101]
+    assert f"from={ids[100]}" in page.headers["Link"]
+    empty = requests.get(f"{standin.base_url}/api/v2/logs", params={"from": ids[-1], "take": 100}, headers=auth)
+    assert empty.json() == []
+
+
+def test_search_mode_pages_only_through_1000_results(standin):
+    auth = {"Authorization": f"Bearer {token(standin)}"}
+    answer = requests.get(f"{standin.base_url}/api/v2/logs", params={"page": 10, "per_page": 100}, headers=auth)
+    assert answer.status_code == 400
+
+
+def test_tokens_are_checked_and_rate_limit_headers_sent():
+    with Auth0StandIn(rate_limit=RateLimit(burst=1, per_minute=60)) as tenant:
+        assert requests.get(f"{tenant.base_url}/api/v2/logs", headers={"Authorization": "Bearer x"}).status_code == 401
+        auth = {"Authorization": f"Bearer {token(tenant)}"}
+        limited = requests.get(f"{tenant.base_url}/api/v2/logs", params={"take": 1}, headers=auth)
+        assert limited.status_code == 429
+        assert int(limited.headers["x-ratelimit-reset"]) > 0
+        assert limited.headers["x-ratelimit-remaining"] == "0"

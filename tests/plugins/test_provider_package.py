@@ -1,0 +1,33 @@
+"""The provider deploys both ways: pip-installed (entry point) and from the plugins folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_entry_point_registers_the_auth0_connection_type():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-provider-auth0-webhooks" in manager.providers
+    info = manager.providers["airflow-provider-auth0-webhooks"].data["connection-types"][0]
+    assert info["hook-class-name"] == "auth0_provider.hooks.auth0.Auth0Hook"
+    behaviour = manager.field_behaviours["auth0"]
+    assert behaviour["relabeling"] == {"host": "Domain", "login": "Client ID", "password": "Client Secret"}
+    assert "extra__auth0__audience" in manager.connection_form_widgets
+
+
+def test_plugins_folder_scan_does_not_import_provider_modules_as_top_level_modules():
+    """Airflow imports every .py under plugins/ by its bare file name; plugins/.airflowignore stops
+    that for the provider package, or `settings`, `events`, ... would shadow other modules."""
+    code = (
+        "import sys\n"
+        "from airflow import plugins_manager\n"
+        "plugins_manager.ensure_plugins_loaded()\n"
+        "print(sorted(m for m in ('settings', 'events', 'filters', 'auth0', 'webhook') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
