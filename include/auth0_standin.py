@@ -22,10 +22,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from loopback_server import LoopbackServer, serve_until_interrupted
 
 FIXTURES = Path(__file__).parent / "fixtures" / "auth0-log-events.jsonl"
 MAX_TAKE = 100
@@ -74,7 +76,7 @@ class RateLimit:
         return False, 0, now + (1 - self.tokens) * 60.0 / self.per_minute
 
 
-class Auth0StandIn:
+class Auth0StandIn(LoopbackServer):
     """An in-memory tenant. Start it, point the ``auth0_default`` connection at ``base_url``."""
 
     def __init__(
@@ -101,33 +103,7 @@ class Auth0StandIn:
         self.tokens_issued = 0
         self.requests: Counter[str] = Counter()
         self.injected: list[tuple[str, int, bytes, dict[str, str]]] = []
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> Auth0StandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="auth0-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Auth0StandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(_handler_for(self), host, port)
 
     def connection_uri(self) -> str:
         """The ``auth0_default`` connection as an AIRFLOW_CONN_* JSON value."""
@@ -408,14 +384,7 @@ def main() -> None:
     tenant.seed_fixtures()
     generator = ActivityGenerator(tenant, every_seconds=args.every).start()
     print(f"Auth0 stand-in at {tenant.base_url}  client id {tenant.client_id!r}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        generator.stop()
-        tenant.stop()
+    serve_until_interrupted(tenant, generator)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback_server import LoopbackServer, serve_until_interrupted
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Delivery:
         return json.loads(self.body)
 
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackServer):
     """Records deliveries; answers 200 unless ``fail_keys`` names the delivery's Idempotency-Key."""
 
     def __init__(
@@ -51,35 +53,15 @@ class WebhookReceiver:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(_handler_for(self), host, port)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/hooks/auth0"
+        return f"{self.base_url}/hooks/auth0"
 
     def connection_uri(self) -> str:
         """The ``auth0_webhook`` connection as an AIRFLOW_CONN_* JSON value (full URL in host)."""
         return json.dumps({"conn_type": "http", "host": self.url})
-
-    def start(self) -> WebhookReceiver:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def delivered_keys(self) -> list[str]:
         with self._lock:
@@ -151,13 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     receiver = WebhookReceiver(port=args.port, on_delivery=print_delivery).start()
     print(f"Webhook receiver at {receiver.url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        receiver.stop()
+    serve_until_interrupted(receiver)
 
 
 if __name__ == "__main__":
