@@ -175,3 +175,21 @@ def test_a_missing_webhook_connection_fails_naming_it(standin, receiver, run_dag
     assert dag_run.state == "failed"
     assert stored_watermark() is None
     assert "auth0_webhook" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("failure", ["redirect", "refused"])
+def test_redirects_and_refused_connections_are_failures_not_deliveries(
+    standin, receiver, run_dag, monkeypatch, failure
+):
+    event = standin.add_event(api_event("post", "/api/v2/users"))
+    if failure == "redirect":
+        receiver.fail_keys[event.log_id] = 302  # requests would replay a redirected POST as a GET
+    else:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AUTH0_WEBHOOK", json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9"})
+        )
+    dag_run = run_dag()
+    assert dag_run.state == "failed"
+    assert states(dag_run)["deliver[0]"] == "failed"
+    assert stored_watermark() is None
+    assert receiver.deliveries == []
