@@ -194,6 +194,11 @@ class Auth0StandIn(LoopbackServer):
         }
         return 200, body
 
+    @property
+    def issued_tokens(self) -> list[str]:
+        with self._lock:
+            return list(self._tokens)
+
     def expire_tokens(self) -> None:
         """Make every issued token expired, as if a day had passed."""
         with self._lock:

@@ -193,3 +193,19 @@ def test_redirects_and_refused_connections_are_failures_not_deliveries(
     assert states(dag_run)["deliver[0]"] == "failed"
     assert stored_watermark() is None
     assert receiver.deliveries == []
+
+
+def test_the_client_secret_and_the_token_never_reach_the_logs(standin, receiver, run_dag, capfd):
+    standin.add_event(api_event("post", "/api/v2/users"))
+    assert run_dag().state == "success"
+    (token,) = standin.issued_tokens
+    output = capfd.readouterr()
+    assert "Obtained a new Auth0 access token" in output.out  # the task logs were captured
+    for secret in (standin.client_secret, token):
+        assert secret not in output.out + output.err
+
+
+def test_start_from_a_log_id_delivers_only_what_follows_it(standin, receiver, run_dag):
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(4)]
+    assert run_dag(start_from=events[1].log_id).state == "success"
+    assert sorted(receiver.delivered_keys()) == [events[2].log_id, events[3].log_id]
