@@ -209,3 +209,11 @@ def test_start_from_a_log_id_delivers_only_what_follows_it(standin, receiver, ru
     events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(4)]
     assert run_dag(start_from=events[1].log_id).state == "success"
     assert sorted(receiver.delivered_keys()) == [events[2].log_id, events[3].log_id]
+
+
+def test_a_run_never_maps_more_than_airflow_allows(standin, receiver, run_dag, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "5")
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(8)]
+    assert run_dag().state == "success"
+    assert sorted(receiver.delivered_keys()) == [e.log_id for e in events[:5]]
+    assert stored_watermark()["log_id"] == events[4].log_id

@@ -60,11 +60,15 @@ class Auth0AuditLogOperator(BaseOperator):
         self.max_events = max_events
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
+        from airflow.sdk.configuration import conf
+
+        # Airflow refuses to map a longer list; matched events are never more than fetched ones.
+        limit = min(self.max_events, conf.getint("core", "max_map_length"))
         store = WatermarkStore(self.watermark_variable)
         start = store.read()
         hook = Auth0Hook(self.auth0_conn_id)
         try:
-            events, end = self._fetch(hook, start)
+            events, end = self._fetch(hook, start, limit)
         finally:
             hook.close()
         matched = EventFilter(frozenset(self.log_types), tuple(self.api_endpoints)).select(events)
@@ -83,7 +87,7 @@ class Auth0AuditLogOperator(BaseOperator):
         )
         return [delivery_request(event) for event in matched]
 
-    def _fetch(self, hook: Auth0Hook, start: Watermark | None) -> tuple[list[LogEvent], Watermark | None]:
+    def _fetch(self, hook: Auth0Hook, start: Watermark | None, limit: int) -> tuple[list[LogEvent], Watermark | None]:
         """New events in log-id order, and the watermark just past them."""
         events: list[LogEvent] = []
         if start is not None:
@@ -105,7 +109,7 @@ class Auth0AuditLogOperator(BaseOperator):
         else:
             self.log.info("No watermark yet: starting after log %s (AUTH0_WEBHOOKS_START_FROM)", self.start_from)
             checkpoint = self.start_from
-        events += hook.read_logs(checkpoint, self.max_events - len(events))
+        events += hook.read_logs(checkpoint, limit - len(events))
         if not events:
             return [], start
         last = events[-1]
