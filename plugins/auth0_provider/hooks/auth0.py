@@ -110,15 +110,9 @@ class Auth0Hook(BaseHook):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise Auth0ConfigError(f"Connection {cid!r}: host {host!r} is not a domain or an http(s) URL.")
-        audience = (conn.extra_dejson or {}).get("audience") or f"https://{parts.netloc}/api/v2/"
-        self.mask_secret(conn.password)
+        audience = conn.extra_dejson.get("audience") or f"https://{parts.netloc}/api/v2/"
+        _mask(conn.password)
         return Tenant(cid, base_url, audience, conn.login, conn.password)
-
-    @staticmethod
-    def mask_secret(value: str) -> None:
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(value)
 
     def get_conn(self) -> requests.Session:
         if self._session is None:
@@ -139,10 +133,10 @@ class Auth0Hook(BaseHook):
             tenant = self.tenant
             cached = self.token_cache.load()
             if cached and cached.fingerprint == tenant.fingerprint and self.clock() < cached.renew_after:
+                _mask(cached.access_token)
                 self._token = cached.access_token
             else:
                 self._token = self._request_token(tenant)
-            self.mask_secret(self._token)
         return self._token
 
     def _request_token(self, tenant: Tenant) -> str:
@@ -166,7 +160,7 @@ class Auth0Hook(BaseHook):
             token, expires_in = str(answer["access_token"]), float(answer.get("expires_in") or 86400)
         except (ValueError, KeyError, TypeError):
             raise Auth0Error("Auth0 token endpoint answered without an access_token") from None
-        self.mask_secret(token)
+        _mask(token)
         now = self.clock()
         renew_after = now + expires_in - min(600.0, expires_in * 0.2)
         self.token_cache.store(CachedToken(token, renew_after, tenant.fingerprint))
@@ -299,6 +293,13 @@ class Auth0Hook(BaseHook):
         if wait is None:
             wait = self.backoff_seconds
         return min(max(wait, 0.5), self.max_rate_limit_wait)
+
+
+def _mask(secret: str) -> None:
+    """Have Airflow redact this value from every log line and rendered field from now on."""
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)
 
 
 def _path(url: str) -> str:
