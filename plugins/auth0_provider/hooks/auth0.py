@@ -198,9 +198,17 @@ class Auth0Hook(BaseHook):
         return ordered[:max_events]
 
     def edge_log(self, *, newest: bool) -> LogEvent | None:
-        """The newest or oldest log the tenant still keeps (search mode, sorted by date)."""
-        page = self._get_logs({"sort": "date:-1" if newest else "date:1", "per_page": 1, "page": 0})
-        return page[0] if page else None
+        """The newest or oldest log the tenant still keeps.
+
+        Search mode sorts by date, but checkpoints go by log id, and the two orders differ by a few
+        seconds. So take a page of the oldest (newest) dates and start from its lowest (highest) log
+        id: a checkpoint from there misses nothing and skips nothing older.
+        """
+        page = self._get_logs({"sort": "date:-1" if newest else "date:1", "per_page": PAGE_SIZE, "page": 0})
+        if not page:
+            return None
+        pick = max if newest else min
+        return pick(page, key=lambda event: log_id_key(event.log_id))
 
     def _get_logs(self, params: dict[str, Any]) -> list[LogEvent]:
         response = self._authorized_get("/api/v2/logs", params)

@@ -219,3 +219,13 @@ def test_connection_host_may_be_a_domain_or_a_full_url(monkeypatch):
     assert tenant.base_url == "https://my-tenant.eu.auth0.com"
     assert tenant.audience == "https://my-tenant.eu.auth0.com/api/v2/"
     assert "secret1" not in repr(tenant)
+
+
+def test_the_oldest_log_is_the_lowest_log_id_among_the_oldest_dates(standin, connect):
+    """Auth0 dates and log ids disagree by a few seconds; starting from the oldest *date* could skip
+    an event whose log id is lower, because checkpoints only return higher ids."""
+    early_id = standin.add_event(api_event("post", "/api/v2/users")).log_id
+    late = json.loads(standin.events[-1].raw) | {"date": "2001-01-01T00:00:00.000Z"}
+    late["log_id"] = str(int(early_id) + 1)
+    standin.add_raw(json.dumps(late))  # oldest date, but not the lowest log id
+    assert connect(standin).edge_log(newest=False).log_id == early_id
