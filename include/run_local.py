@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -18,15 +17,6 @@ from local_airflow import REPO, admin_password, airflow_env, free_port, start, s
 from webhook_receiver import WebhookReceiver, print_delivery
 
 HOME = REPO / ".airflow"
-
-
-def pick_port(preferred: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            return free_port()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -42,7 +32,7 @@ def main() -> int:
         if os.environ.get("AIRFLOW_CONN_AUTH0_DEFAULT"):
             print("Auth0: the tenant in AIRFLOW_CONN_AUTH0_DEFAULT")
         else:
-            tenant = Auth0StandIn(port=pick_port(8089)).start()
+            tenant = Auth0StandIn(port=free_port(8089)).start()
             started.append(tenant)
             seeded = tenant.seed_fixtures()
             started.append(ActivityGenerator(tenant, every_seconds=10).start())
@@ -51,12 +41,12 @@ def main() -> int:
         if os.environ.get("AIRFLOW_CONN_AUTH0_WEBHOOK"):
             print("Webhook: the URL in AIRFLOW_CONN_AUTH0_WEBHOOK")
         else:
-            receiver = WebhookReceiver(port=pick_port(8090), on_delivery=print_delivery).start()
+            receiver = WebhookReceiver(port=free_port(8090), on_delivery=print_delivery).start()
             started.append(receiver)
             extra["AIRFLOW_CONN_AUTH0_WEBHOOK"] = receiver.connection_uri()
             print(f"Webhook: demo receiver at {receiver.url} (prints every event below)")
 
-        port = pick_port(8080)
+        port = free_port(8080)
         env = airflow_env(HOME, port, extra)
         log_path = HOME / "standalone.log"
         print(f"Starting Airflow (standalone) in {HOME}; its log: {log_path}", flush=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,7 +66,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Stack:
+def stack(tmp_path_factory) -> Iterator[Stack]:
     home: Path = tmp_path_factory.mktemp("airflow-home")
     port = local_airflow.free_port()
     with Auth0StandIn() as standin, WebhookReceiver() as receiver:
