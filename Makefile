@@ -7,10 +7,10 @@ DEV := $(VENV)/.dev-installed
 
 .PHONY: run test lint clean
 
-$(RUNTIME): requirements.txt pyproject.toml
+$(RUNTIME): requirements.txt include/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r include/requirements.txt
 	touch $@
 
 $(DEV): $(RUNTIME) requirements-dev.txt

@@ -36,6 +36,7 @@ with DAG(
         log_types=settings.log_types,
         api_endpoints=settings.api_endpoints,
         start_from=settings.start_from,
+        payload_format=settings.payload,
         retries=2,
         retry_delay=timedelta(seconds=30),
     )

@@ -7,14 +7,16 @@ Ctrl-C stops everything this started.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import time
 
+from auth0_provider.signing import generate_signing_secret
 from auth0_standin import ActivityGenerator, Auth0StandIn
+from example_receiver import ExampleReceiver, print_event
 from local_airflow import REPO, admin_password, airflow_env, free_port, start, stop, wait_for
-from webhook_receiver import WebhookReceiver, print_delivery
 
 HOME = REPO / ".airflow"
 
@@ -41,10 +43,13 @@ def main() -> int:
         if os.environ.get("AIRFLOW_CONN_AUTH0_WEBHOOK"):
             print("Webhook: the URL in AIRFLOW_CONN_AUTH0_WEBHOOK")
         else:
-            receiver = WebhookReceiver(port=free_port(8090), on_delivery=print_delivery).start()
+            secret = generate_signing_secret()
+            receiver = ExampleReceiver(secret, print_event, port=free_port(8090)).start()
             started.append(receiver)
-            extra["AIRFLOW_CONN_AUTH0_WEBHOOK"] = receiver.connection_uri()
-            print(f"Webhook: demo receiver at {receiver.url} (prints every event below)")
+            extra["AIRFLOW_CONN_AUTH0_WEBHOOK"] = json.dumps(
+                {"conn_type": "auth0_webhook", "host": receiver.url, "password": secret}
+            )
+            print(f"Webhook: demo receiver at {receiver.url} (verifies signatures, prints every event below)")
 
         port = free_port(8080)
         env = airflow_env(HOME, port, extra)

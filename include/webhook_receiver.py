@@ -1,14 +1,13 @@
-"""A webhook receiver on 127.0.0.1 that records (and prints) every delivery it gets.
+"""A webhook receiver on 127.0.0.1 for the tests: records every request and can be told to misbehave.
 
-``make run`` uses it as the demo receiver; the tests use it to see exactly what arrived, how many
-requests were in flight at once, and to make chosen deliveries fail.
-
-Run it alone with ``python include/webhook_receiver.py --port 8090``.
+The tests use it to see exactly what arrived, how many requests were in flight at once, whether
+each request carried a valid Standard Webhooks signature (checked with the ``standardwebhooks``
+package, not our code), and to make chosen deliveries fail. ``make run`` uses
+``example_receiver.py`` instead, the one meant to be read and copied.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 import time
@@ -17,7 +16,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from loopback_server import LoopbackServer, serve_until_interrupted
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from loopback_server import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     received_at: float
+    status: int = 200
+    verified: str = "unsigned"  # "ok", "unsigned", or why standardwebhooks rejected it
 
     @property
     def key(self) -> str:
@@ -36,20 +40,33 @@ class Delivery:
 
 
 class WebhookReceiver(LoopbackServer):
-    """Records deliveries; answers 200 unless ``fail_keys`` names the delivery's Idempotency-Key."""
+    """Answers 200 and records the delivery, unless told otherwise.
+
+    - ``secret``: verify every request's signature; a bad or missing one is answered 401.
+    - ``fail_keys``: Idempotency-Key -> status to answer with, every time.
+    - ``script``: Idempotency-Key -> replies ``(status, headers)`` to give, one per request, first.
+    - ``echo_on_error``: put the request's Authorization header in error bodies, as careless
+      receivers do, to prove the sender keeps it out of its logs anyway.
+    """
 
     def __init__(
         self,
         *,
+        secret: str | None = None,
         delay: float = 0.0,
         on_delivery: Callable[[Delivery], None] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        self.webhook = Webhook(secret) if secret else None
+        self.secret = secret
         self.delay = delay
         self.on_delivery = on_delivery
-        self.fail_keys: dict[str, int] = {}  # Idempotency-Key -> status to answer with
-        self.deliveries: list[Delivery] = []
+        self.fail_keys: dict[str, int] = {}
+        self.script: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self.echo_on_error = False
+        self.deliveries: list[Delivery] = []  # accepted (2xx) ones
+        self.requests: list[Delivery] = []  # every request, with the status it got
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -59,9 +76,12 @@ class WebhookReceiver(LoopbackServer):
     def url(self) -> str:
         return f"{self.base_url}/hooks/auth0"
 
-    def connection_uri(self) -> str:
+    def connection_uri(self, **extra: Any) -> str:
         """The ``auth0_webhook`` connection as an AIRFLOW_CONN_* JSON value (full URL in host)."""
-        return json.dumps({"conn_type": "http", "host": self.url})
+        conn: dict[str, Any] = {"conn_type": "auth0_webhook", "host": self.url, "password": self.secret or ""}
+        if extra:
+            conn["extra"] = extra
+        return json.dumps(conn)
 
     def delivered_keys(self) -> list[str]:
         with self._lock:
@@ -70,28 +90,47 @@ class WebhookReceiver(LoopbackServer):
     def reset(self) -> None:
         with self._lock:
             self.deliveries.clear()
+            self.requests.clear()
             self.max_in_flight = self.in_flight
 
-    def _handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
+    def _handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if self.delay:
                 time.sleep(self.delay)
+            verified = self._verify(headers, body)
             key = headers.get("idempotency-key", "")
-            status = self.fail_keys.get(key)
-            if status is not None:
-                return status
-            delivery = Delivery(path, headers, body, time.time())
             with self._lock:
-                self.deliveries.append(delivery)
-            if self.on_delivery:
+                scripted = self.script.get(key)
+                status, reply_headers = scripted.pop(0) if scripted else (self.fail_keys.get(key, 200), {})
+            if verified not in ("ok", "unsigned"):
+                status, reply_headers = 401, {}
+            delivery = Delivery(path, headers, body, time.time(), status, verified)
+            with self._lock:
+                self.requests.append(delivery)
+                if status < 300:
+                    self.deliveries.append(delivery)
+            if status < 300 and self.on_delivery:
                 self.on_delivery(delivery)
-            return 200
+            reply = b'{"ok":true}'
+            if status >= 300:
+                echoed = headers.get("authorization", "") if self.echo_on_error else ""
+                reply = json.dumps({"ok": False, "error": verified, "authorization": echoed}).encode()
+            return status, reply_headers, reply
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    def _verify(self, headers: dict[str, str], body: bytes) -> str:
+        if self.webhook is None:
+            return "unsigned"
+        try:
+            self.webhook.verify(body, headers, json_parse=False)
+        except WebhookVerificationError as exc:
+            return str(exc)
+        return "ok"
 
 
 def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
@@ -104,37 +143,13 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
-            status = receiver._handle(self.path, headers, body)
-            reply = b'{"ok":true}' if status == 200 else b'{"ok":false}'
+            status, reply_headers, reply = receiver._handle(self.path, headers, body)
             self.send_response(status)
+            for name, value in reply_headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)
 
     return Handler
-
-
-def print_delivery(delivery: Delivery) -> None:
-    """One line per event: when, which log, what happened."""
-    try:
-        event = delivery.json()
-        request = (event.get("details") or {}).get("request") or {}
-        what = f"{event.get('type')} {str(request.get('method', '')).upper()} {request.get('path', '')}".strip()
-        summary = f"{event.get('date')} {what}  log_id={event.get('log_id')}"
-    except (ValueError, AttributeError):
-        summary = f"{len(delivery.body)} bytes (not a JSON object)"
-    print(f"[webhook] {summary}  ({len(delivery.body)} bytes)", flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=8090)
-    args = parser.parse_args()
-    receiver = WebhookReceiver(port=args.port, on_delivery=print_delivery).start()
-    print(f"Webhook receiver at {receiver.url}", flush=True)
-    serve_until_interrupted(receiver)
-
-
-if __name__ == "__main__":
-    main()

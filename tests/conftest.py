@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from auth0_provider.signing import generate_signing_secret
 from auth0_standin import Auth0StandIn
 from webhook_receiver import WebhookReceiver
 
@@ -57,6 +58,14 @@ def standin() -> Iterator[Auth0StandIn]:
 
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
+    """Checks every request's signature (its connection_uri() carries the secret): 401 if it fails."""
+    with WebhookReceiver(secret=generate_signing_secret()) as server:
+        yield server
+
+
+@pytest.fixture
+def plain_receiver() -> Iterator[WebhookReceiver]:
+    """Accepts unsigned requests, for what signing has nothing to do with."""
     with WebhookReceiver() as server:
         yield server
 

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import copy
+import datetime
+import ipaddress
 import json
+from pathlib import Path
 
 from auth0_standin import load_fixture_lines
 
 FIXTURE_EVENTS = [json.loads(line) for line in load_fixture_lines()]
+
+
+def compact(value: object) -> str:
+    """What JSON.stringify (and Auth0) write: no spaces, non-ASCII as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def expected_body(payload: str, event: dict) -> str:
+    """Each payload format re-derived from the parsed event, independently of auth0_provider.payloads."""
+    if payload == "event":
+        return compact(event)
+    if payload == "log_stream":
+        return compact([{"log_id": event["log_id"], "data": event}])
+    # auth0-webhooks: JSON.stringify({date: log.date, request: log.details.request, response: ...});
+    # JSON.stringify leaves out members that are undefined
+    details = event.get("details") or {}
+    members = {"date": event, "request": details, "response": details}
+    return compact({name: source[name] for name, source in members.items() if name in source})
 
 
 def api_event(method: str, path: str, **fields: object) -> dict:
@@ -22,3 +43,33 @@ def api_event(method: str, path: str, **fields: object) -> dict:
 def fixture_event(event_type: str) -> dict:
     """A copy of the first real fixture event of this type (a login, a logout, ...)."""
     return copy.deepcopy(next(e for e in FIXTURE_EVENTS if e["type"] == event_type))
+
+
+def self_signed_certificate(directory: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 that no CA signed: (certfile, keyfile) in ``directory``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(certfile), str(keyfile)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from json.decoder import scanstring
 from typing import Any
 
 _decoder = json.JSONDecoder()
@@ -51,6 +52,16 @@ class LogEvent:
         path = self.request.get("path")
         return path if isinstance(path, str) else None
 
+    def member(self, *path: str) -> str | None:
+        """The exact source text of the value at ``path`` (``"details", "request"``), or None if absent."""
+        text, start, end = self.raw, 0, len(self.raw)
+        for key in path:
+            span = _member_spans(text, start).get(key)
+            if span is None:
+                return None
+            start, end = span
+        return text[start:end]
+
     @property
     def label(self) -> str:
         """Short text for the Airflow UI: which log this is and what it did."""
@@ -89,6 +100,28 @@ def parse_log_page(text: str) -> list[LogEvent]:
         if pos < len(text) and text[pos] == "]":
             return _expect_end(text, pos + 1, events)
         raise MalformedLogPage(f"invalid JSON in log page near offset {pos}")
+
+
+def _member_spans(text: str, pos: int) -> dict[str, tuple[int, int]]:
+    """Where each member value of the JSON object at ``pos`` starts and ends; {} if it is not an object.
+
+    A repeated key keeps its last value, as ``json.loads`` does.
+    """
+    pos = _skip(text, pos)
+    if pos >= len(text) or text[pos] != "{":
+        return {}
+    spans: dict[str, tuple[int, int]] = {}
+    pos = _skip(text, pos + 1)
+    while pos < len(text) and text[pos] == '"':
+        key, pos = scanstring(text, pos + 1)
+        pos = _skip(text, pos)
+        start = _skip(text, pos + 1)  # past the ':'
+        _, end = _decoder.raw_decode(text, start)
+        spans[key] = (start, end)
+        pos = _skip(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip(text, pos + 1)
+    return spans
 
 
 def _skip(text: str, pos: int) -> int:

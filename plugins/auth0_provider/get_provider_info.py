@@ -35,6 +35,20 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"]},
                     }
                 },
-            }
+            },
+            {
+                "connection-type": "auth0_webhook",
+                "hook-class-name": "auth0_provider.hooks.webhook.WebhookHook",
+                "hook-name": "Auth0 webhook receiver",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "Webhook URL", "password": "Signing secrets"},
+                    "placeholders": {
+                        "host": "https://hooks.example.com/auth0",
+                        "password": "whsec_... (space separated to rotate; empty sends unsigned)",
+                        "extra": '{"Authorization": "Bearer ...", "timeout": [10, 30]}',
+                    },
+                },
+            },
         ],
     }

@@ -123,6 +123,7 @@ KNOWN_LOG_TYPES = frozenset(
         "sepotpft",
         "sercft",
         "sertft",
+        "slo",
         "srrt",
         "ss",
         "ssa",

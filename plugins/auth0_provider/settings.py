@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from auth0_provider.log_types import KNOWN_LOG_TYPES
+from auth0_provider.payloads import PAYLOAD_FORMATS
 
 PREFIX = "AUTH0_WEBHOOKS_"
 START_FROM_KEYWORDS = ("oldest", "now")
@@ -34,6 +35,7 @@ class Settings:
     concurrent_calls: int = 5
     start_from: str = "oldest"
     delivery_retries: int = 3
+    payload: str = "event"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +64,7 @@ class Settings:
                 0,
                 MAX_DELIVERY_RETRIES,
             ),
+            payload=_payload(raw("PAYLOAD"), defaults.payload),
         )
 
 
@@ -125,4 +128,16 @@ def _start_from(value: str | None, default: str) -> str:
         f"{PREFIX}START_FROM: {value!r} is not allowed. Use 'oldest' (every log Auth0 still keeps), "
         "'now' (only logs written from now on), or an Auth0 log id such as "
         "'90020211103020611966106762909211229137199648175879618642'."
+    )
+
+
+def _payload(value: str | None, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if value.lower() in PAYLOAD_FORMATS:
+        return value.lower()
+    raise SettingsError(
+        f"{PREFIX}PAYLOAD: {value!r} is not allowed. Use 'event' (the Auth0 log event as returned, the "
+        "default), 'legacy' ({date, request, response}, as the old auth0-webhooks sent) or 'log_stream' "
+        '([{"log_id", "data"}], as Auth0 Log Streams send).'
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.variable import Variable as VariableModel
 
+from auth0_standin import load_fixture_lines
 from tests.conftest import REPO
-from tests.support import api_event, fixture_event
+from tests.support import api_event, expected_body, fixture_event
 
 WATERMARK = "auth0_webhooks_watermark"
 
@@ -217,3 +219,48 @@ def test_a_run_never_maps_more_than_airflow_allows(standin, receiver, run_dag, m
     assert run_dag().state == "success"
     assert sorted(receiver.delivered_keys()) == [e.log_id for e in events[:5]]
     assert stored_watermark()["log_id"] == events[4].log_id
+
+
+def one_fixture_line_per_type() -> dict[str, str]:
+    lines: dict[str, str] = {}
+    for line in load_fixture_lines():
+        lines.setdefault(json.loads(line)["type"], line)
+    return lines
+
+
+@pytest.mark.parametrize("payload", ["event", "legacy", "log_stream"])
+def test_each_payload_format_arrives_byte_exact_and_signed(standin, receiver, run_dag, payload):
+    lines = one_fixture_line_per_type()
+    for line in lines.values():
+        standin.add_raw(line)
+    assert run_dag(payload=payload, log_types=",".join(lines)).state == "success"
+    expected = {json.loads(line)["log_id"]: expected_body(payload, json.loads(line)) for line in lines.values()}
+    assert {d.key: d.body.decode() for d in receiver.deliveries} == expected
+    assert {d.verified for d in receiver.requests} == {"ok"}
+    assert all(d.headers["webhook-id"] == d.key for d in receiver.deliveries)
+    sent = receiver.deliveries[0]  # the same request with one byte changed is refused
+    tampered = sent.body.replace(b'"date":"', b'"date":"1', 1)
+    assert len(tampered) == len(sent.body) + 1 or tampered != sent.body
+    assert requests.post(receiver.url, data=tampered, headers=sent.headers, timeout=5).status_code == 401
+
+
+def test_410_gone_stops_at_once_and_commits_nothing(standin, receiver, run_dag, capfd):
+    event = standin.add_event(api_event("post", "/api/v2/users"))
+    receiver.fail_keys[event.log_id] = 410
+    dag_run = run_dag(delivery_retries="2")
+    assert dag_run.state == "failed"
+    assert len(receiver.requests) == 1  # no retry, although two were allowed
+    assert stored_watermark() is None
+    assert "Webhook answered 410 Gone: the receiver asked us to stop sending" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_sets_when_the_retry_comes(standin, receiver, run_dag, status):
+    event = standin.add_event(api_event("post", "/api/v2/users"))
+    receiver.script[event.log_id] = [(status, {"Retry-After": "3"})]
+    assert run_dag(delivery_retries="1").state == "success"
+    first, second = receiver.requests
+    assert (first.status, second.status) == (status, 200)
+    assert second.verified == "ok"
+    assert 3 <= second.received_at - first.received_at < 20  # the task's own retry_delay is 30 s
+    assert stored_watermark()["log_id"] == event.log_id

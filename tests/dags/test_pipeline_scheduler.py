@@ -1,12 +1,17 @@
-"""End to end under a real scheduler: concurrency and retrying a delivery the way the UI does.
+"""End to end under a real scheduler: concurrency, retrying from the UI, signatures and secrets.
 
 Starts api-server, scheduler and dag-processor (LocalExecutor, SQLite) in a temporary home, with
-the stand-in and a receiver on 127.0.0.1, and stops every process it started by id.
+the stand-in and a signature-checking receiver on 127.0.0.1, and stops every process it started by
+id. The connections are created through the REST API, as in the UI, with recognisable secrets; the
+last test searches the whole Airflow home for them.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,9 +28,23 @@ DAG = "auth0_webhooks"
 pytestmark = pytest.mark.scheduler
 
 
+# Recognisable secrets: the leak test looks for every one of them, in every form it could take.
+CLIENT_SECRET = "LEAKCHECK-client-secret-" + secrets.token_hex(8)
+AUTHORIZATION = "Bearer LEAKCHECK-authorization-" + secrets.token_hex(8)
+SIGNING_KEYS = [f"LEAKCHECK-signing-key-{n}-{secrets.token_hex(8)}".encode() for n in (1, 2)]
+OLD_SECRET, NEW_SECRET = ("whsec_" + base64.b64encode(key).decode() for key in SIGNING_KEYS)
+SENDER_CLOCK = Path(__file__).resolve().parents[1] / "sender_clock"
+
+
 class Stack:
-    def __init__(self, api: local_airflow.AirflowApi, standin: Auth0StandIn, receiver: WebhookReceiver) -> None:
-        self.api, self.standin, self.receiver = api, standin, receiver
+    def __init__(
+        self, home: Path, api: local_airflow.AirflowApi, standin: Auth0StandIn, receiver: WebhookReceiver
+    ) -> None:
+        self.home, self.api, self.standin, self.receiver = home, api, standin, receiver
+
+    def set_sender_clock(self, offset_seconds: float) -> None:
+        """Move the clock the Airflow workers sign with (see tests/sender_clock/sitecustomize.py)."""
+        (self.home / "clock_offset").write_text(str(offset_seconds))
 
     def trigger(self) -> str:
         run = self.api.call("POST", f"/dags/{DAG}/dagRuns", json={"logical_date": datetime.now(UTC).isoformat()})
@@ -65,19 +84,28 @@ class Stack:
         )
 
 
+def create_connection(api: local_airflow.AirflowApi, conn_id: str, uri: str) -> None:
+    """What saving the connection form in the UI does."""
+    conn = json.loads(uri)
+    if "extra" in conn:
+        conn["extra"] = json.dumps(conn["extra"])
+    api.call("POST", "/connections", json={"connection_id": conn_id, **conn})
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
     home: Path = tmp_path_factory.mktemp("airflow-home")
     port = local_airflow.free_port()
-    with Auth0StandIn() as standin, WebhookReceiver() as receiver:
+    with Auth0StandIn(client_secret=CLIENT_SECRET) as standin, WebhookReceiver(secret=NEW_SECRET) as receiver:
+        receiver.echo_on_error = True  # error bodies quote our Authorization header back
         env = local_airflow.airflow_env(
             home,
             port,
             {
-                "AIRFLOW_CONN_AUTH0_DEFAULT": standin.connection_uri(),
-                "AIRFLOW_CONN_AUTH0_WEBHOOK": receiver.connection_uri(),
                 "AUTH0_WEBHOOKS_CONCURRENT_CALLS": "2",
                 "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0",
+                "PYTHONPATH": str(SENDER_CLOCK),
+                "AUTH0_TEST_CLOCK_FILE": str(home / "clock_offset"),
             },
         )
         local_airflow.migrate(env)
@@ -98,7 +126,11 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
                         time.sleep(2)
                 else:
                     raise TimeoutError("the dag-processor never registered the DAG")
-                yield Stack(api, standin, receiver)
+                create_connection(api, "auth0_default", standin.connection_uri())
+                webhook = receiver.connection_uri(Authorization=AUTHORIZATION)
+                # mid-rotation: the receiver knows only the new key, we sign with both
+                create_connection(api, "auth0_webhook", webhook.replace(NEW_SECRET, f"{OLD_SECRET} {NEW_SECRET}"))
+                yield Stack(home, api, standin, receiver)
             finally:
                 local_airflow.stop(processes)
 
@@ -113,6 +145,8 @@ def test_concurrency_limit_holds(stack):
         time.sleep(2)
     stack.receiver.delay = 0.0
     assert sorted(stack.receiver.delivered_keys()) == sorted(e.log_id for e in events)
+    assert {d.verified for d in stack.receiver.requests} == {"ok"}  # signed, and standardwebhooks agrees
+    assert {d.headers["authorization"] for d in stack.receiver.requests} == {AUTHORIZATION}
     assert stack.receiver.max_in_flight == 2
     assert stack.watermark() == events[-1].log_id
 
@@ -158,3 +192,70 @@ def test_a_stale_run_retried_later_never_moves_the_watermark_back(stack):
     stack.clear_like_the_ui(run_c, "deliver", failed["map_index"])  # hours later, from the UI
     assert stack.wait(run_c) == "success"
     assert stack.watermark() == newer.log_id  # run C's older checkpoint was not written back
+
+
+def test_a_retry_cleared_from_the_ui_ten_minutes_later_is_signed_afresh(stack):
+    """The first try is stamped 10 minutes in the past (the sender's clock is moved, not waited for);
+    the receiver's 5-minute tolerance refuses it. Cleared "now", the retry must carry a new timestamp."""
+    event = stack.standin.add_event(api_event("post", "/api/v2/users/auth0|late"))
+    stack.set_sender_clock(-600)
+    try:
+        run = stack.trigger()
+        assert stack.wait(run) == "failed"
+    finally:
+        stack.set_sender_clock(0)
+    (first,) = [d for d in stack.receiver.requests if d.key == event.log_id]
+    assert (first.status, first.verified) == (401, "Message timestamp too old")
+    (failed,) = [ti for ti in stack.task_instances(run) if ti["state"] == "failed"]
+
+    stack.clear_like_the_ui(run, "deliver", failed["map_index"])
+    assert stack.wait(run) == "success"
+    _, retry = [d for d in stack.receiver.requests if d.key == event.log_id]
+    assert (retry.status, retry.verified) == (200, "ok")
+    assert int(retry.headers["webhook-timestamp"]) - int(first.headers["webhook-timestamp"]) >= 595
+    assert retry.body == first.body
+    assert stack.watermark() == event.log_id
+
+
+def secret_forms() -> dict[str, bytes]:
+    """Each secret as text and in the encodings a leak could take (JSON, base64, raw key bytes)."""
+    forms = {"client secret": CLIENT_SECRET.encode(), "Authorization value": AUTHORIZATION.encode()}
+    forms["Authorization token"] = AUTHORIZATION.removeprefix("Bearer ").encode()
+    for n, (key, secret) in enumerate(zip(SIGNING_KEYS, (OLD_SECRET, NEW_SECRET), strict=True), start=1):
+        forms[f"signing secret {n}"] = secret.encode()
+        forms[f"signing secret {n} base64"] = secret.removeprefix("whsec_").encode()
+        forms[f"signing key {n}"] = key
+    return forms
+
+
+def test_no_secret_is_anywhere_in_the_airflow_home(stack):
+    """After every run above (deliveries, failures with the Authorization echoed, UI clears):
+    the task logs, the metadata DB (XCom, rendered fields, serialized DAG, ...) and every other
+    file in the Airflow home hold none of the secrets."""
+    tokens = stack.standin.issued_tokens
+    assert tokens and stack.receiver.deliveries  # the secrets were in use
+    forms = secret_forms() | {f"access token {n}": token.encode() for n, token in enumerate(tokens, start=1)}
+
+    db = sqlite3.connect(stack.home / "airflow.db")
+    try:
+        for table in ("xcom", "rendered_task_instance_fields", "serialized_dag", "connection", "variable"):
+            rows = db.execute(f"SELECT * FROM {table}").fetchall()
+            assert rows, f"{table} is empty: the search below would prove nothing"
+            text = repr(rows).encode()
+            assert not [name for name, form in forms.items() if form in text], table
+        xcom = repr(db.execute("SELECT value FROM xcom").fetchall())
+        assert stack.receiver.deliveries[0].key in xcom  # positive control: XCom is readable here
+    finally:
+        db.close()
+
+    logs = [path for path in (stack.home / "logs").rglob("*") if path.is_file()]
+    delivery_logs = b"".join(p.read_bytes() for p in logs if "task_id=deliver" in str(p))
+    assert b"Webhook answered 500" in delivery_logs  # a failure whose body quoted the Authorization
+    assert b'\\"authorization\\": \\"***\\"' in delivery_logs  # ... and the value was redacted
+
+    found = []
+    for path in stack.home.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            found += [(str(path.relative_to(stack.home)), name) for name, form in forms.items() if form in content]
+    assert found == []

@@ -8,7 +8,7 @@ import sys
 from tests.conftest import REPO
 
 
-def test_entry_point_registers_the_auth0_connection_type():
+def test_entry_point_registers_both_connection_types():
     from airflow.providers_manager import ProvidersManager
 
     manager = ProvidersManager()
@@ -18,6 +18,11 @@ def test_entry_point_registers_the_auth0_connection_type():
     behaviour = manager.field_behaviours["auth0"]
     assert behaviour["relabeling"] == {"host": "Domain", "login": "Client ID", "password": "Client Secret"}
     assert "extra__auth0__audience" in manager.connection_form_widgets
+    webhook_type = manager.providers["airflow-provider-auth0-webhooks"].data["connection-types"][1]
+    assert webhook_type["hook-class-name"] == "auth0_provider.hooks.webhook.WebhookHook"
+    webhook = manager.field_behaviours["auth0_webhook"]
+    assert "login" in webhook["hidden_fields"]  # the password signs; a login would suggest Basic auth
+    assert webhook["relabeling"] == {"host": "Webhook URL", "password": "Signing secrets"}
 
 
 def test_plugins_folder_scan_does_not_import_provider_modules_as_top_level_modules():

@@ -15,6 +15,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from auth0_provider.events import LogEvent, MalformedLogPage, log_id_key, parse_log_page
 from auth0_provider.hooks.token_cache import CachedToken, TokenCache, VariableTokenCache
+from auth0_provider.masking import mask, redact
+from auth0_provider.retry_after import retry_after_seconds
 
 PAGE_SIZE = 100  # the Logs API maximum for `take` and `per_page`
 USER_AGENT = "airflow-provider-auth0-webhooks"
@@ -111,7 +113,7 @@ class Auth0Hook(BaseHook):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise Auth0ConfigError(f"Connection {cid!r}: host {host!r} is not a domain or an http(s) URL.")
         audience = conn.extra_dejson.get("audience") or f"https://{parts.netloc}/api/v2/"
-        _mask(conn.password)
+        mask(conn.password)
         return Tenant(cid, base_url, audience, conn.login, conn.password)
 
     def get_conn(self) -> requests.Session:
@@ -133,7 +135,7 @@ class Auth0Hook(BaseHook):
             tenant = self.tenant
             cached = self.token_cache.load()
             if cached and cached.fingerprint == tenant.fingerprint and self.clock() < cached.renew_after:
-                _mask(cached.access_token)
+                mask(cached.access_token)
                 self._token = cached.access_token
             else:
                 self._token = self._request_token(tenant)
@@ -160,7 +162,7 @@ class Auth0Hook(BaseHook):
             token, expires_in = str(answer["access_token"]), float(answer.get("expires_in") or 86400)
         except (ValueError, KeyError, TypeError):
             raise Auth0Error("Auth0 token endpoint answered without an access_token") from None
-        _mask(token)
+        mask(token)
         now = self.clock()
         renew_after = now + expires_in - min(600.0, expires_in * 0.2)
         self.token_cache.store(CachedToken(token, renew_after, tenant.fingerprint))
@@ -290,24 +292,16 @@ class Auth0Hook(BaseHook):
         """Seconds until Auth0's token bucket refills, from x-ratelimit-reset (Unix time) or Retry-After."""
         wait = None
         reset = response.headers.get("x-ratelimit-reset")
-        retry_after = response.headers.get("Retry-After")
         try:
             if reset is not None:
                 wait = float(reset) - self.clock()
-            elif retry_after is not None:
-                wait = float(retry_after)
         except ValueError:
             wait = None
         if wait is None:
+            wait = retry_after_seconds(response.headers.get("Retry-After"), self.clock())
+        if wait is None:
             wait = self.backoff_seconds
         return min(max(wait, 0.5), self.max_rate_limit_wait)
-
-
-def _mask(secret: str) -> None:
-    """Have Airflow redact this value from every log line and rendered field from now on."""
-    from airflow.sdk.log import mask_secret
-
-    mask_secret(secret)
 
 
 def _path(url: str) -> str:
@@ -321,7 +315,7 @@ def _error_text(response: requests.Response, limit: int = 300) -> str:
         if isinstance(body, dict):
             text = " ".join(str(body[k]) for k in ("error", "error_description", "message") if body.get(k))
             if text:
-                return text[:limit]
+                return redact(text)[:limit]
     except ValueError:
         pass
-    return (response.text or response.reason or "").strip()[:limit]
+    return redact((response.text or response.reason or "").strip())[:limit]

@@ -11,17 +11,22 @@ from airflow.sdk import BaseOperator
 from auth0_provider.events import LogEvent
 from auth0_provider.filters import EventFilter
 from auth0_provider.hooks.auth0 import Auth0Hook
+from auth0_provider.payloads import render
 from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
 
 CHECKPOINT_XCOM_KEY = "checkpoint"
 DEFAULT_MAX_EVENTS = 1000  # stays under Airflow's [core] max_map_length (1024)
 
 
-def delivery_request(event: LogEvent) -> dict[str, Any]:
-    """Keyword arguments of one mapped webhook delivery: the event's exact bytes, never a template."""
+def delivery_request(event: LogEvent, payload_format: str) -> dict[str, Any]:
+    """Keyword arguments of one mapped webhook delivery: the body as data, never a template.
+
+    The idempotency key is the log id, sent both as ``Idempotency-Key`` and as the Standard Webhooks
+    ``webhook-id``, so a receiver can deduplicate a retry whichever convention it follows.
+    """
     return {
-        "data": event.raw,
-        "headers": {"Content-Type": "application/json", "Idempotency-Key": event.log_id},
+        "data": render(event, payload_format),
+        "headers": {"Content-Type": "application/json", "Idempotency-Key": event.log_id, "webhook-id": event.log_id},
         "delivery_label": event.label,
     }
 
@@ -35,6 +40,7 @@ class Auth0AuditLogOperator(BaseOperator):
 
     :param start_from: where to begin when no watermark exists yet: ``oldest``, ``now`` or a log id.
     :param max_events: events fetched per run at most; the rest waits for the next run.
+    :param payload_format: the body each delivery carries: ``event``, ``legacy`` or ``log_stream``.
     """
 
     template_fields = ()
@@ -49,6 +55,7 @@ class Auth0AuditLogOperator(BaseOperator):
         auth0_conn_id: str = Auth0Hook.default_conn_name,
         watermark_variable: str = DEFAULT_VARIABLE,
         max_events: int = DEFAULT_MAX_EVENTS,
+        payload_format: str = "event",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,6 +65,7 @@ class Auth0AuditLogOperator(BaseOperator):
         self.auth0_conn_id = auth0_conn_id
         self.watermark_variable = watermark_variable
         self.max_events = max_events
+        self.payload_format = payload_format
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from airflow.sdk.configuration import conf
@@ -85,7 +93,7 @@ class Auth0AuditLogOperator(BaseOperator):
             _lag(end),
             hook.requests_sent,
         )
-        return [delivery_request(event) for event in matched]
+        return [delivery_request(event, self.payload_format) for event in matched]
 
     def _fetch(self, hook: Auth0Hook, start: Watermark | None, limit: int) -> tuple[list[LogEvent], Watermark | None]:
         """New events in log-id order, and the watermark just past them."""

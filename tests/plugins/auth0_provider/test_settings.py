@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from auth0_provider.settings import Settings, SettingsError
+from auth0_standin import load_fixture_lines
 
 
 def settings(**env: str) -> Settings:
@@ -15,6 +18,7 @@ def test_defaults_match_the_old_tool():
     assert s.log_types == {"sapi", "fapi"}
     assert s.concurrent_calls == 5
     assert s.start_from == "oldest"
+    assert s.payload == "event"
 
 
 def test_endpoint_list_is_trimmed_and_normalised():
@@ -41,6 +45,7 @@ def test_log_types_accept_known_codes():
         ("log_types", ",", "'sapi,fapi'"),
         ("start_from", "yesterday", "'oldest'"),
         ("api_endpoints", "users?x=1", "'users, connections'"),
+        ("payload", "json", "'log_stream'"),
     ],
 )
 def test_invalid_values_name_the_setting_and_what_is_allowed(name, value, allowed):
@@ -56,3 +61,16 @@ def test_start_from_accepts_keywords_and_log_ids():
     assert settings(start_from="NOW").start_from == "now"
     log_id = "90020211103020611966106762909211229137199648175879618642"
     assert settings(start_from=log_id).start_from == log_id
+
+
+def test_payload_accepts_the_three_formats():
+    assert [settings(payload=v).payload for v in ("event", "Legacy", " log_stream ")] == [
+        "event",
+        "legacy",
+        "log_stream",
+    ]
+
+
+def test_every_log_type_in_the_real_fixtures_is_known():
+    types = {json.loads(line)["type"] for line in load_fixture_lines()}
+    assert settings(log_types=",".join(sorted(types))).log_types == types

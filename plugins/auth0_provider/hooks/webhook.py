@@ -1,0 +1,154 @@
+"""WebhookHook: the ``auth0_webhook`` connection and how a delivery is sent to it.
+
+An HttpHook, so the connection works the way Airflow users know: host is the URL, the extra holds
+headers (``Authorization`` included) plus the HttpHook options ``timeout`` and ``verify``. What
+differs is what a receiver on the public internet needs:
+
+- the password holds Standard Webhooks signing secrets (``whsec_...``, space separated). It signs
+  and is never sent: no Basic auth, and a login is refused so nothing suggests otherwise;
+- each send is signed with a fresh timestamp, over the exact body bytes;
+- only a 2xx is a delivery. Redirects are not followed (requests would replay a POST as a GET),
+  410 Gone stops without retries, and a ``Retry-After`` on 429/503 is raised for the retry policy.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airflow.providers.http.hooks.http import HttpHook
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from requests import PreparedRequest, Response, Session
+
+from auth0_provider import signing
+from auth0_provider.masking import mask, redact
+from auth0_provider.retry_after import retry_after_seconds
+
+DEFAULT_TIMEOUT = (10.0, 30.0)  # connect, read: a hung receiver must not hold a worker slot for long
+MAX_TIMEOUT = 300.0
+_SENSITIVE_HEADERS = ("authorization", "proxy-authorization")
+
+
+class WebhookConfigError(AirflowFailException):
+    """The webhook connection is unusable as configured; retrying will not help."""
+
+
+class WebhookDeliveryError(AirflowException):
+    """The receiver did not accept the delivery; a retry may."""
+
+
+class WebhookGone(AirflowFailException):
+    """The receiver answered 410 Gone: it asked us to stop, so no retry is made."""
+
+
+class WebhookRetryLater(WebhookDeliveryError):
+    """The receiver asked, with Retry-After, to be retried no sooner than ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class WebhookHook(HttpHook):
+    """Signs and sends deliveries to the webhook in an ``auth0_webhook`` connection."""
+
+    conn_name_attr = "http_conn_id"
+    default_conn_name = "auth0_webhook"
+    conn_type = "auth0_webhook"
+    hook_name = "Auth0 webhook receiver"
+
+    def __init__(self, http_conn_id: str = default_conn_name, method: str = "POST", **kwargs: Any) -> None:
+        super().__init__(method=method, http_conn_id=http_conn_id, **kwargs)
+        self.signing_secrets: tuple[str, ...] = ()
+
+    def _extract_auth(self, connection: Any) -> None:
+        """Read the signing secrets; unlike HttpHook, never turn login/password into Basic auth."""
+        if connection.login:
+            raise WebhookConfigError(
+                f"Connection {self.http_conn_id!r} has a login. Leave it empty: the password holds the "
+                f"signing secret(s) ({signing.SECRET_PREFIX}...) and is never sent. To authenticate to the "
+                'receiver, put {"Authorization": "..."} in the connection\'s extra.'
+            )
+        try:
+            self.signing_secrets = signing.parse_signing_secrets(connection.password)
+        except signing.SigningSecretError as exc:
+            raise WebhookConfigError(
+                f"Connection {self.http_conn_id!r}: {exc}. The password must be empty (unsigned) or "
+                f"space-separated {signing.SECRET_PREFIX}<base64> secrets."
+            ) from None
+        for secret in self.signing_secrets:
+            mask(secret)
+            mask(secret[len(signing.SECRET_PREFIX) :])
+        return None
+
+    def _configure_session_from_extra(
+        self, session: Session, connection: Any, extra_options: dict[str, Any]
+    ) -> Session:
+        session = super()._configure_session_from_extra(session, connection, extra_options)
+        for name, value in session.headers.items():
+            if name.lower() in _SENSITIVE_HEADERS:
+                mask(value)  # even where [core] hide_sensitive_var_conn_fields is off
+        mask(dict(session.headers))  # and any header whose name Airflow deems sensitive (token, api_key...)
+        return session
+
+    def run_and_check(self, session: Session, prepped_request: PreparedRequest, extra_options: dict[str, Any]) -> Any:
+        """Sign this send, with bounded timeouts, no redirects, and the status always checked."""
+        body = prepped_request.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        prepped_request.body = body
+        prepped_request.headers["Content-Length"] = str(len(body))
+        msg_id = prepped_request.headers.get("webhook-id")
+        if not msg_id:
+            raise ValueError("a delivery needs a webhook-id header: its idempotency key")
+        prepped_request.headers.update(signing.signature_headers(msg_id, body, self.signing_secrets))
+        options = {
+            **extra_options,
+            "timeout": self._timeout(extra_options.get("timeout")),
+            "allow_redirects": False,
+            "check_response": True,
+        }
+        return super().run_and_check(session, prepped_request, options)
+
+    def check_response(self, response: Response) -> None:
+        """Only a 2xx is a delivery; every other answer raises an error that says what to do."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        what = f"Webhook answered {status} {response.reason}"
+        if 300 <= status < 400:
+            raise WebhookDeliveryError(
+                f"{what} (redirect to {response.headers.get('Location', 'nowhere')}); redirects are not "
+                f"followed, so nothing was delivered. Point connection {self.http_conn_id!r} at the final URL."
+            )
+        if status == 410:
+            raise WebhookGone(
+                f"{what}: the receiver asked us to stop sending. Nothing after this delivery is committed; "
+                f"fix the receiver or connection {self.http_conn_id!r}, then clear the failed task from the UI."
+            )
+        wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+        if status in (429, 503) and wait is not None:
+            raise WebhookRetryLater(f"{what}; it asked to be retried in {wait:.0f} s", wait)
+        raise WebhookDeliveryError(f"{what}: {_snippet(response)}")
+
+    def _timeout(self, value: Any) -> tuple[float, float]:
+        """(connect, read) seconds from the ``timeout`` extra: one number or a pair, each in (0, 300]."""
+        if value is None:
+            return DEFAULT_TIMEOUT
+        pair = value if isinstance(value, (list, tuple)) else (value, value)
+        try:
+            connect, read = (float(part) for part in pair)
+        except (TypeError, ValueError):
+            connect = read = -1.0
+        if not (0 < connect <= MAX_TIMEOUT and 0 < read <= MAX_TIMEOUT):
+            raise WebhookConfigError(
+                f"Connection {self.http_conn_id!r}: extra 'timeout' is {value!r}. Use seconds, as one number "
+                f"(30) or [connect, read] ([10, 30]), each above 0 and at most {MAX_TIMEOUT:.0f}."
+            )
+        return connect, read
+
+
+def _snippet(response: Response, limit: int = 300) -> str:
+    """The start of the receiver's answer, which may quote our headers back: redacted."""
+    text = redact((response.text or "").strip())
+    return text[:limit] + ("..." if len(text) > limit else "") if text else "(empty body)"

@@ -1,0 +1,26 @@
+"""One way to keep secrets out of task logs: register them with Airflow's secrets masker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def mask(secret: Any) -> None:
+    """Redact this value (or, for a dict, the values under sensitive-sounding keys) from now on.
+
+    Reaches the supervisor too, so lines it writes for the task are redacted as well.
+    """
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)
+
+
+def redact(text: str) -> str:
+    """Text with every secret registered so far replaced by ``***``.
+
+    For exception messages that quote what a server sent back: a receiver may echo our Authorization
+    header, and not every place an exception ends up (a component's stdout) goes through the masker.
+    """
+    from airflow.sdk.log import redact as redact_secrets
+
+    return str(redact_secrets(text))
