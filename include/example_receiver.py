@@ -21,13 +21,12 @@ import argparse
 import json
 import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from loopback_server import LoopbackServer, serve_until_interrupted
+from loopback_server import LoopbackServer, Reply, post_handler, serve_until_interrupted
 
 
 class VerifyingReceiver:
@@ -59,34 +58,18 @@ class ExampleReceiver(LoopbackServer):
 
     def __init__(self, secret: str, on_event: Callable[[Any], None], host: str = "127.0.0.1", port: int = 0) -> None:
         self.receiver = VerifyingReceiver(secret, on_event)
-        super().__init__(_handler_for(self.receiver), host, port)
+        super().__init__(post_handler(self._answer), host, port)
 
     @property
     def url(self) -> str:
         return f"{self.base_url}/hooks/auth0"
 
-
-def _handler_for(receiver: VerifyingReceiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                status, message = receiver.receive(body, self.headers)
-            except Exception as exc:  # the event was not stored: ask for a retry
-                status, message = 500, f"not stored: {type(exc).__name__}"
-            reply = json.dumps({"status": message}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-    return Handler
+    def _answer(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        try:
+            status, message = self.receiver.receive(body, headers)
+        except Exception as exc:  # the event was not stored: ask for a retry
+            status, message = 500, f"not stored: {type(exc).__name__}"
+        return status, {}, json.dumps({"status": message}).encode()
 
 
 def print_event(payload: Any) -> None:

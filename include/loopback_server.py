@@ -6,6 +6,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -56,6 +57,32 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+Reply = tuple[int, dict[str, str], bytes]  # status, headers, JSON body
+
+
+def post_handler(handle: Callable[[str, dict[str, str], bytes], Reply]) -> type[BaseHTTPRequestHandler]:
+    """A request handler that passes each POST (path, lower-cased headers, body) to ``handle``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status, reply_headers, reply = handle(self.path, headers, body)
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **reply_headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+    return Handler
 
 
 def serve_until_interrupted(*running: LoopbackServer | Any) -> None:

@@ -13,13 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from loopback_server import LoopbackServer
+from loopback_server import LoopbackServer, Reply, post_handler
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class WebhookReceiver(LoopbackServer):
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        super().__init__(_handler_for(self), host, port)
+        super().__init__(post_handler(self._handle), host, port)
 
     @property
     def url(self) -> str:
@@ -93,7 +92,7 @@ class WebhookReceiver(LoopbackServer):
             self.requests.clear()
             self.max_in_flight = self.in_flight
 
-    def _handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _handle(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -131,25 +130,3 @@ class WebhookReceiver(LoopbackServer):
         except WebhookVerificationError as exc:
             return str(exc)
         return "ok"
-
-
-def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            status, reply_headers, reply = receiver._handle(self.path, headers, body)
-            self.send_response(status)
-            for name, value in reply_headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-    return Handler
