@@ -1,8 +1,9 @@
 """Auth0 tenant logs -> webhook, every 5 minutes, at least once.
 
-fetch_logs reads the logs written after the watermark and keeps the wanted ones; deliver POSTs each
-one to the `auth0_webhook` connection, at most AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time;
-commit_watermark moves the watermark only when no delivery failed. Settings: see README.md.
+fetch_logs reads the logs written after the watermark and keeps the wanted ones; deliver POSTs them
+(one, or AUTH0_WEBHOOKS_BATCH_SIZE per request) to the `auth0_webhook` connection, at most
+AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time; commit_watermark moves the watermark only when no delivery
+failed; drain_backlog starts the next run at once if the run stopped at its cap. Settings: README.md.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule
 
 from auth0_provider.operators.audit_log import CHECKPOINT_XCOM_KEY, Auth0AuditLogOperator
+from auth0_provider.operators.drain import Auth0DrainBacklogOperator
 from auth0_provider.operators.watermark import Auth0WatermarkCommitOperator
 from auth0_provider.operators.webhook import WebhookDeliveryOperator
 from auth0_provider.settings import Settings
@@ -37,6 +39,7 @@ with DAG(
         api_endpoints=settings.api_endpoints,
         start_from=settings.start_from,
         payload_format=settings.payload,
+        batch_size=settings.batch_size,
         retries=2,
         retry_delay=timedelta(seconds=30),
     )
@@ -59,4 +62,9 @@ with DAG(
         max_active_tis_per_dag=1,
     )
 
-    deliver >> commit
+    drain = Auth0DrainBacklogOperator(
+        task_id="drain_backlog",
+        checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
+    )
+
+    deliver >> commit >> drain

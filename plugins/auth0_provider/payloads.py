@@ -9,19 +9,37 @@ bytes, in all three formats.
   the event lacks is left out, as JavaScript drops ``undefined``).
 - ``log_stream``: ``[{"log_id": ..., "data": event}]``, the JSON-array shape of an Auth0 Log Stream
   custom webhook.
+
+A batch is a JSON array of those elements (for ``log_stream``, one array with several elements).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from auth0_provider.events import LogEvent
 
 PAYLOAD_FORMATS = ("event", "legacy", "log_stream")
 
 
-def render(event: LogEvent, payload_format: str) -> str:
-    """The body of one delivery in ``payload_format`` (one of PAYLOAD_FORMATS)."""
+def render(events: Sequence[LogEvent], payload_format: str, *, batched: bool) -> str:
+    """The body of one delivery in ``payload_format`` (one of PAYLOAD_FORMATS).
+
+    Batched (``BATCH_SIZE`` > 1), the body is a JSON array in the given order, even when the last
+    batch of a run holds a single event, so a receiver always sees one shape. Unbatched, it is one
+    object (``log_stream`` is an array either way, as Log Streams send it).
+    """
+    if payload_format not in PAYLOAD_FORMATS:
+        raise ValueError(f"unknown payload format {payload_format!r}; use one of {', '.join(PAYLOAD_FORMATS)}")
+    elements = [_element(event, payload_format) for event in events]
+    if batched or payload_format == "log_stream":
+        return "[" + ",".join(elements) + "]"
+    (element,) = elements
+    return element
+
+
+def _element(event: LogEvent, payload_format: str) -> str:
     if payload_format == "event":
         return event.raw
     if payload_format == "legacy":
@@ -31,9 +49,7 @@ def render(event: LogEvent, payload_format: str) -> str:
             "response": event.member("details", "response"),
         }
         return _object({name: text for name, text in members.items() if text is not None})
-    if payload_format == "log_stream":
-        return "[" + _object({"log_id": json.dumps(event.log_id, ensure_ascii=False), "data": event.raw}) + "]"
-    raise ValueError(f"unknown payload format {payload_format!r}; use one of {', '.join(PAYLOAD_FORMATS)}")
+    return _object({"log_id": json.dumps(event.log_id, ensure_ascii=False), "data": event.raw})
 
 
 def _object(members: dict[str, str]) -> str:

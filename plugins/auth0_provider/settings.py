@@ -20,6 +20,7 @@ _LOG_ID = re.compile(r"^[0-9A-Za-z]{16,64}$")
 _ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_\-/]*$")
 MAX_CONCURRENT_CALLS = 100
 MAX_DELIVERY_RETRIES = 20
+MAX_BATCH_SIZE = 1000
 
 
 class SettingsError(ValueError):
@@ -36,6 +37,7 @@ class Settings:
     start_from: str = "oldest"
     delivery_retries: int = 3
     payload: str = "event"
+    batch_size: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +67,7 @@ class Settings:
                 MAX_DELIVERY_RETRIES,
             ),
             payload=_payload(raw("PAYLOAD"), defaults.payload),
+            batch_size=_int_in_range("BATCH_SIZE", raw("BATCH_SIZE"), defaults.batch_size, 1, MAX_BATCH_SIZE),
         )
 
 

@@ -32,6 +32,15 @@ def test_dag_imports_and_is_wired_for_at_least_once(monkeypatch):
     assert commit.max_active_tis_per_dag == 1
     assert "data" not in deliver.template_fields and "headers" not in deliver.template_fields
     assert fetch.log_types == ["fapi", "sapi"]
+    assert fetch.batch_size == 1
+    drain = dag.get_task("drain_backlog")
+    assert drain.upstream_task_ids == {"commit_watermark", "fetch_logs"}
+    assert drain.trigger_rule == "all_success"  # no follow-up run after a failed delivery
+
+
+def test_batch_size_reaches_the_fetch_task(monkeypatch):
+    dag = load(monkeypatch, batch_size="100").dags["auth0_webhooks"]
+    assert dag.get_task("fetch_logs").batch_size == 100
 
 
 @pytest.mark.parametrize(
@@ -40,6 +49,7 @@ def test_dag_imports_and_is_wired_for_at_least_once(monkeypatch):
         ("concurrent_calls", "0", "from 1 to 100"),
         ("log_types", "sapi,nope", "Known codes"),
         ("start_from", "tomorrow", "'oldest'"),
+        ("batch_size", "0", "from 1 to 1000"),
     ],
 )
 def test_invalid_setting_fails_the_import_naming_it(monkeypatch, name, value, allowed):
@@ -66,3 +76,22 @@ def test_dag_file_is_cheap_to_parse():
         for _ in range(3)
     ]
     assert sorted(runs)[1] < 0.5, runs
+
+
+def test_our_code_adds_little_to_the_parse():
+    """With Airflow and the HTTP provider already imported (the dag-processor pre-imports what a DAG
+    file imports), what is left is our modules and the DAG itself."""
+    code = (
+        "import time, airflow.sdk, airflow.providers.http.operators.http\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"t = time.perf_counter(); bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    runs = [
+        float(
+            subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()[-1]
+        )
+        for _ in range(3)
+    ]
+    assert sorted(runs)[1] < 0.1, runs

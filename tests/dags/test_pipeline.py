@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -154,9 +155,11 @@ def test_start_from_now_skips_history(standin, receiver, run_dag):
 
 def test_a_backlog_larger_than_one_run_drains_over_runs_without_loss(standin, receiver, run_dag):
     events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
-    for expected_total in (10, 20, 25):
-        assert run_dag(max_events=10).state == "success"
+    for expected_total, follow_up in ((10, "success"), (20, "success"), (25, "skipped")):
+        dag_run = run_dag(max_events=10)
+        assert dag_run.state == "success"
         assert len(receiver.deliveries) == expected_total
+        assert states(dag_run)["drain_backlog[-1]"] == follow_up  # a capped run asks for the next one now
     assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)
     assert stored_watermark()["log_id"] == events[-1].log_id
 
@@ -264,3 +267,37 @@ def test_retry_after_sets_when_the_retry_comes(standin, receiver, run_dag, statu
     assert second.verified == "ok"
     assert 3 <= second.received_at - first.received_at < 20  # the task's own retry_delay is 30 s
     assert stored_watermark()["log_id"] == event.log_id
+
+
+def expected_batch_id(log_ids: list[str]) -> str:
+    return "batch_" + hashlib.sha256("\n".join(log_ids).encode()).hexdigest()[:40]
+
+
+def test_batches_are_signed_json_arrays_in_log_id_order(standin, receiver, run_dag):
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    dag_run = run_dag(batch_size="10")
+    assert dag_run.state == "success"
+    deliveries = sorted(receiver.deliveries, key=lambda d: json.loads(d.body)[0]["log_id"])  # sent concurrently
+    batches = [[event["log_id"] for event in json.loads(d.body)] for d in deliveries]
+    assert [len(b) for b in batches] == [10, 10, 5]
+    assert [log_id for batch in batches for log_id in batch] == [e.log_id for e in events]
+    assert [d.key for d in deliveries] == [expected_batch_id(b) for b in batches]
+    assert {d.verified for d in receiver.requests} == {"ok"}
+    labels = sorted(ti.rendered_map_index for ti in dag_run.get_task_instances() if ti.task_id == "deliver")
+    assert labels[0] == f"{events[0].log_id}..{events[9].log_id} (10 events)"
+    assert stored_watermark()["log_id"] == events[-1].log_id
+
+
+def test_a_failed_batch_is_retried_whole_under_the_same_key(standin, receiver, run_dag):
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    second = expected_batch_id([e.log_id for e in events[10:20]])
+    receiver.fail_keys[second] = 500
+    assert run_dag(batch_size="10").state == "failed"
+    assert stored_watermark() is None
+    (refused,) = [d for d in receiver.requests if d.key == second]
+
+    receiver.fail_keys.clear()
+    assert run_dag(batch_size="10").state == "success"  # the next run re-reads from the same watermark
+    (retried,) = [d for d in receiver.deliveries if d.key == second]
+    assert retried.body == refused.body  # the same ten events, in the same order
+    assert stored_watermark()["log_id"] == events[-1].log_id

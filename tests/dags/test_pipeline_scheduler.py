@@ -9,6 +9,7 @@ last test searches the whole Airflow home for them.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import secrets
 import sqlite3
@@ -104,6 +105,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             {
                 "AUTH0_WEBHOOKS_CONCURRENT_CALLS": "2",
                 "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0",
+                "AIRFLOW__CORE__MAX_MAP_LENGTH": "5",  # so a backlog needs follow-up runs
                 "PYTHONPATH": str(SENDER_CLOCK),
                 "AUTH0_TEST_CLOCK_FILE": str(home / "clock_offset"),
             },
@@ -192,6 +194,30 @@ def test_a_stale_run_retried_later_never_moves_the_watermark_back(stack):
     stack.clear_like_the_ui(run_c, "deliver", failed["map_index"])  # hours later, from the UI
     assert stack.wait(run_c) == "success"
     assert stack.watermark() == newer.log_id  # run C's older checkpoint was not written back
+
+
+def test_a_backlog_drains_in_back_to_back_runs_that_never_overlap(stack):
+    """12 events, 5 per run: one trigger, then the DAG keeps going by itself, not at the next tick."""
+    events = [stack.standin.add_event(api_event("post", f"/api/v2/roles/rol_{i}")) for i in range(12)]
+    first = stack.trigger()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and stack.watermark() != events[-1].log_id:
+        time.sleep(2)
+    assert stack.watermark() == events[-1].log_id
+    assert {e.log_id for e in events} <= set(stack.receiver.delivered_keys())
+
+    def runs_since_first() -> list[dict]:
+        runs = stack.api.call("GET", f"/dags/{DAG}/dagRuns?order_by=start_date&limit=100")["dag_runs"]
+        started = next(r["start_date"] for r in runs if r["dag_run_id"] == first)
+        return [r for r in runs if r["start_date"] and r["start_date"] >= started]
+
+    for run in runs_since_first():
+        stack.wait(run["dag_run_id"])  # the last one is still skipping its drain_backlog
+    mine = runs_since_first()
+    assert [r["dag_run_id"].split("__")[0] for r in mine] == ["manual", "drain", "drain"]
+    assert {r["state"] for r in mine} == {"success"}
+    for earlier, later in itertools.pairwise(mine):
+        assert later["start_date"] >= earlier["end_date"]  # max_active_runs=1 holds for follow-ups too
 
 
 def test_a_retry_cleared_from_the_ui_ten_minutes_later_is_signed_afresh(stack):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import hashlib
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pendulum
@@ -15,20 +16,31 @@ from auth0_provider.payloads import render
 from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
 
 CHECKPOINT_XCOM_KEY = "checkpoint"
-DEFAULT_MAX_EVENTS = 1000  # stays under Airflow's [core] max_map_length (1024)
+DEFAULT_MAX_EVENTS = 10_000  # per run; keeps one run's XCom to megabytes, not hundreds
 
 
-def delivery_request(event: LogEvent, payload_format: str) -> dict[str, Any]:
+def delivery_request(events: Sequence[LogEvent], payload_format: str, *, batched: bool) -> dict[str, Any]:
     """Keyword arguments of one mapped webhook delivery: the body as data, never a template.
 
-    The idempotency key is the log id, sent both as ``Idempotency-Key`` and as the Standard Webhooks
-    ``webhook-id``, so a receiver can deduplicate a retry whichever convention it follows.
+    The idempotency key is sent both as ``Idempotency-Key`` and as the Standard Webhooks
+    ``webhook-id``: the log id, or for a batch a digest of its log ids. A run that is retried or
+    re-read later cuts the same batches from the same watermark, so the key stays the same.
     """
+    if batched:
+        key, label = batch_id(events), f"{events[0].log_id}..{events[-1].log_id} ({len(events)} events)"
+    else:
+        key, label = events[0].log_id, events[0].label
     return {
-        "data": render(event, payload_format),
-        "headers": {"Content-Type": "application/json", "Idempotency-Key": event.log_id, "webhook-id": event.log_id},
-        "delivery_label": event.label,
+        "data": render(events, payload_format, batched=batched),
+        "headers": {"Content-Type": "application/json", "Idempotency-Key": key, "webhook-id": key},
+        "delivery_label": label,
     }
+
+
+def batch_id(events: Sequence[LogEvent]) -> str:
+    """A stable id for a batch: the same log ids in the same order always give the same id."""
+    digest = hashlib.sha256("\n".join(event.log_id for event in events).encode()).hexdigest()
+    return f"batch_{digest[:40]}"
 
 
 class Auth0AuditLogOperator(BaseOperator):
@@ -39,7 +51,9 @@ class Auth0AuditLogOperator(BaseOperator):
     fetched, filtered-out events included, so a run with no match still moves past what it read.
 
     :param start_from: where to begin when no watermark exists yet: ``oldest``, ``now`` or a log id.
-    :param max_events: events fetched per run at most; the rest waits for the next run.
+    :param batch_size: events per delivery; above 1 each delivery POSTs a JSON array.
+    :param max_events: events fetched per run at most (also bounded by Airflow's ``max_map_length``
+        deliveries); the rest is left for a follow-up run, which the checkpoint's ``backlog`` asks for.
     :param payload_format: the body each delivery carries: ``event``, ``legacy`` or ``log_stream``.
     """
 
@@ -55,6 +69,7 @@ class Auth0AuditLogOperator(BaseOperator):
         auth0_conn_id: str = Auth0Hook.default_conn_name,
         watermark_variable: str = DEFAULT_VARIABLE,
         max_events: int = DEFAULT_MAX_EVENTS,
+        batch_size: int = 1,
         payload_format: str = "event",
         **kwargs: Any,
     ) -> None:
@@ -65,13 +80,14 @@ class Auth0AuditLogOperator(BaseOperator):
         self.auth0_conn_id = auth0_conn_id
         self.watermark_variable = watermark_variable
         self.max_events = max_events
+        self.batch_size = batch_size
         self.payload_format = payload_format
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from airflow.sdk.configuration import conf
 
         # Airflow refuses to map a longer list; matched events are never more than fetched ones.
-        limit = min(self.max_events, conf.getint("core", "max_map_length"))
+        limit = min(self.max_events, conf.getint("core", "max_map_length") * self.batch_size)
         store = WatermarkStore(self.watermark_variable)
         start = store.read()
         hook = Auth0Hook(self.auth0_conn_id)
@@ -80,20 +96,25 @@ class Auth0AuditLogOperator(BaseOperator):
         finally:
             hook.close()
         matched = EventFilter(frozenset(self.log_types), tuple(self.api_endpoints)).select(events)
+        backlog = len(events) >= limit  # stopped at the cap, not at an empty page: more is waiting
         context["ti"].xcom_push(
             key=CHECKPOINT_XCOM_KEY,
-            value={"start": start and start.to_json(), "end": end and end.to_json()},
+            value={"start": start and start.to_json(), "end": end and end.to_json(), "backlog": backlog},
         )
+        batches = [matched[i : i + self.batch_size] for i in range(0, len(matched), self.batch_size)]
         self.log.info(
-            "Fetched %d, matched %d; watermark %s -> %s; lag %s; %d Auth0 requests",
+            "Fetched %d, matched %d in %d deliveries; watermark %s -> %s; lag %s; %d Auth0 requests%s",
             len(events),
             len(matched),
+            len(batches),
             start.log_id if start else "none",
             end.log_id if end else "none",
             _lag(end),
             hook.requests_sent,
+            "; more waiting, a follow-up run will continue" if backlog else "",
         )
-        return [delivery_request(event, self.payload_format) for event in matched]
+        batched = self.batch_size > 1
+        return [delivery_request(batch, self.payload_format, batched=batched) for batch in batches]
 
     def _fetch(self, hook: Auth0Hook, start: Watermark | None, limit: int) -> tuple[list[LogEvent], Watermark | None]:
         """New events in log-id order, and the watermark just past them."""

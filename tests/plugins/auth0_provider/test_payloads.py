@@ -21,24 +21,24 @@ def test_the_fixtures_are_the_compact_json_the_oracles_assume():
 
 
 def test_event_format_is_the_fixture_line_itself():
-    assert [render(event, "event") for event in EVENTS] == LINES
+    assert [render([event], "event", batched=False) for event in EVENTS] == LINES
 
 
 def test_legacy_format_matches_the_old_tool_field_for_field():
     for line, event in zip(LINES, EVENTS, strict=True):
-        assert render(event, "legacy") == expected_body("legacy", json.loads(line))
+        assert render([event], "legacy", batched=False) == expected_body("legacy", json.loads(line))
     sapi = next(e for e in EVENTS if e.type == "sapi")
-    assert list(json.loads(render(sapi, "legacy"))) == ["date", "request", "response"]
+    assert list(json.loads(render([sapi], "legacy", batched=False))) == ["date", "request", "response"]
 
 
 def test_legacy_format_leaves_out_what_the_event_lacks():
     seccft = next(e for e in EVENTS if e.type == "seccft" and "details" not in e.data)
-    assert render(seccft, "legacy") == compact({"date": seccft.date})
+    assert render([seccft], "legacy", batched=False) == compact({"date": seccft.date})
 
 
 def test_log_stream_format_is_the_json_array_auth0_log_streams_send():
     for line, event in zip(LINES, EVENTS, strict=True):
-        assert render(event, "log_stream") == expected_body("log_stream", json.loads(line))
+        assert render([event], "log_stream", batched=False) == expected_body("log_stream", json.loads(line))
 
 
 def test_formats_splice_the_source_text_and_never_reencode_it():
@@ -47,12 +47,12 @@ def test_formats_splice_the_source_text_and_never_reencode_it():
         '"details" : { "request" : {"n": 1.0, "s": "\\u00e9"}, "response":null } }'
     )
     (event,) = parse_log_page(f"[{raw}]")
-    assert render(event, "event") == raw
+    assert render([event], "event", batched=False) == raw
     assert (
-        render(event, "legacy")
+        render([event], "legacy", batched=False)
         == '{"date":"2024-01-01T00:00:00.000Z","request":{"n": 1.0, "s": "\\u00e9"},"response":null}'
     )
-    assert render(event, "log_stream") == f'[{{"log_id":"900","data":{raw}}}]'
+    assert render([event], "log_stream", batched=False) == f'[{{"log_id":"900","data":{raw}}}]'
 
 
 def test_a_repeated_key_means_what_json_loads_says():
@@ -63,4 +63,15 @@ def test_a_repeated_key_means_what_json_loads_says():
 
 def test_an_unknown_format_is_refused():
     with pytest.raises(ValueError, match="event, legacy, log_stream"):
-        render(EVENTS[0], "xml")
+        render(EVENTS[:1], "xml", batched=False)
+
+
+@pytest.mark.parametrize("payload", ["event", "legacy", "log_stream"])
+def test_a_batch_is_one_json_array_of_the_same_elements_in_order(payload):
+    batch = EVENTS[10:17]
+    expected = [json.loads(expected_body(payload, e.data)) for e in batch]
+    if payload == "log_stream":
+        expected = [element for array in expected for element in array]
+    body = render(batch, payload, batched=True)
+    assert body == compact(expected)
+    assert render(batch[:1], payload, batched=True) == compact(expected[:1])  # a batch of one is still an array
