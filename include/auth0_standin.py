@@ -12,9 +12,11 @@ Run it alone with ``python include/auth0_standin.py --port 8089``.
 from __future__ import annotations
 
 import argparse
+import bisect
 import copy
 import itertools
 import json
+import math
 import random
 import secrets
 import threading
@@ -71,9 +73,9 @@ class RateLimit:
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.per_minute / 60.0)
         self.updated = now
         if self.tokens >= 1:
-            self.tokens -= 1
-            return True, int(self.tokens), now
-        return False, 0, now + (1 - self.tokens) * 60.0 / self.per_minute
+            self.tokens -= 1  # reset: when the bucket is full again
+            return True, int(self.tokens), now + (self.burst - self.tokens) * 60.0 / self.per_minute
+        return False, 0, now + (1 - self.tokens) * 60.0 / self.per_minute  # reset: when one request is allowed
 
 
 class Auth0StandIn(LoopbackServer):
@@ -101,6 +103,7 @@ class Auth0StandIn(LoopbackServer):
         self._seq = itertools.count(1)
         self._last_id = ""
         self.tokens_issued = 0
+        self.rate_limited = 0  # requests answered 429
         self.requests: Counter[str] = Counter()
         self.injected: list[tuple[str, int, bytes, dict[str, str]]] = []
         super().__init__(_handler_for(self), host, port)
@@ -132,8 +135,7 @@ class Auth0StandIn(LoopbackServer):
         data = json.loads(raw)
         event = StoredEvent(str(data.get("log_id") or data.get("_id")), str(data.get("date", "")), raw)
         with self._lock:
-            self._events.append(event)
-            self._events.sort(key=lambda e: log_id_key(e.log_id))
+            bisect.insort(self._events, event, key=lambda e: log_id_key(e.log_id))  # O(1) when appended
             if log_id_key(event.log_id) > log_id_key(self._last_id):
                 self._last_id = event.log_id
         return event
@@ -226,13 +228,17 @@ class Auth0StandIn(LoopbackServer):
         return None
 
     def query_logs(self, params: dict[str, str]) -> tuple[int, list[StoredEvent] | dict[str, Any]]:
-        events = self.events
         if "from" in params or "take" in params:
             take = _bounded_int(params.get("take"), 50, 1, MAX_TAKE)
             after = params.get("from")
-            if after:
-                events = [e for e in events if log_id_key(e.log_id) > log_id_key(after)]
-            return 200, events[:take]
+            with self._lock:
+                start = (
+                    bisect.bisect_right(self._events, log_id_key(after), key=lambda e: log_id_key(e.log_id))
+                    if after
+                    else 0
+                )
+                return 200, self._events[start : start + take]
+        events = self.events
         per_page = _bounded_int(params.get("per_page"), 50, 1, MAX_TAKE)
         page = _bounded_int(params.get("page"), 0, 0, 10_000)
         if (page + 1) * per_page > MAX_SEARCH_RESULTS:
@@ -311,9 +317,10 @@ def _handler_for(tenant: Auth0StandIn) -> type[BaseHTTPRequestHandler]:
                 limit_headers = {
                     "x-ratelimit-limit": str(tenant.rate_limit.burst),
                     "x-ratelimit-remaining": str(remaining),
-                    "x-ratelimit-reset": str(int(reset_epoch) + (0 if allowed else 1)),
+                    "x-ratelimit-reset": str(math.ceil(reset_epoch)),
                 }
                 if not allowed:
+                    tenant.rate_limited += 1
                     return self._json(
                         429,
                         {

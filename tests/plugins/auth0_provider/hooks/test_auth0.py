@@ -125,6 +125,17 @@ def test_429_waits_until_the_reset_then_continues(connect):
         assert time.monotonic() - started < 30
 
 
+def test_an_emptied_bucket_is_waited_out_before_the_next_request_not_after_a_429(connect):
+    with Auth0StandIn(rate_limit=RateLimit(burst=2, per_minute=120)) as tenant:
+        ids = add_events(tenant, 501)
+        started = time.monotonic()
+        events = connect(tenant).read_logs(ids[0], max_events=1000)
+        assert len(events) == 500
+        assert tenant.rate_limited == 0  # 6 requests at 2 a second, none refused
+        assert tenant.requests["GET /api/v2/logs"] == 6
+        assert 1.5 <= time.monotonic() - started < 10
+
+
 def test_429_wait_is_bounded(standin, connect):
     ids = add_events(standin, 2)
     far_future = str(int(time.time()) + 3600)

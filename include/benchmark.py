@@ -1,0 +1,455 @@
+"""``make bench``: throughput and catch-up of auth0_webhooks on a real Airflow, written to docs/.
+
+Runs ``airflow standalone`` (SQLite, LocalExecutor) in a temporary home against the Auth0 stand-in
+and a signature-checking receiver on 127.0.0.1, and measures:
+
+- events per second for BATCH_SIZE 1, 10 and 100 at CONCURRENT_CALLS 5 (trigger to committed);
+- Airflow's floor: the same number of no-op mapped task instances (include/bench_floor_dag.py);
+- the same delivery by a plain Python script with 5 threads, no Airflow;
+- tokens requested over simulated days of 5-minute runs;
+- draining a backlog while the stand-in limits reads as Auth0 does for Professional tenants
+  (burst 10, 100 requests a minute), and the Auth0 requests it took per 1,000 events.
+
+Each throughput figure is the median of ``--repeats`` runs. Writes docs/benchmarks.md and
+docs/benchmarks.png. Everything it starts is stopped by process id at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+import local_airflow
+from auth0_provider import signing
+from auth0_provider.hooks.auth0 import Auth0Hook
+from auth0_provider.hooks.token_cache import CachedToken
+from auth0_standin import Auth0StandIn, RateLimit, load_fixture_lines
+from webhook_receiver import WebhookReceiver
+
+DAG = "auth0_webhooks"
+WATERMARK = "auth0_webhooks_watermark"
+FLOOR_DAG = "bench_floor"
+DOCS = local_airflow.REPO / "docs"
+CONCURRENCY = 5
+BATCH_SIZES = (1, 10, 100)
+
+
+@dataclass
+class Results:
+    machine: dict[str, str] = field(default_factory=dict)
+    events: int = 0
+    repeats: int = 0
+    seconds: dict[str, list[float]] = field(default_factory=dict)  # scenario -> durations
+    tokens_per_day: float = 0.0
+    simulated_days: int = 0
+    drain: dict[str, float] = field(default_factory=dict)
+
+    def rate(self, scenario: str, units: int) -> float:
+        return units / statistics.median(self.seconds[scenario])
+
+
+# -- what the tenant holds -------------------------------------------------------------------
+
+
+def api_templates() -> list[dict]:
+    """Real Management API events from the fixtures, to clone with new ids."""
+    return [e for e in map(json.loads, load_fixture_lines()) if e["type"] == "sapi"]
+
+
+def add_events(tenant: Auth0StandIn, count: int) -> list[str]:
+    templates = api_templates()
+    ids = []
+    for n in range(count):
+        event = copy.deepcopy(templates[n % len(templates)])
+        event["details"]["request"]["path"] = f"/api/v2/users/auth0|bench{n}"
+        ids.append(tenant.add_event(event).log_id)
+    return ids
+
+
+# -- an Airflow to measure -------------------------------------------------------------------
+
+
+class Airflow:
+    """``airflow standalone`` with the product DAG and the floor DAG, restarted per configuration."""
+
+    def __init__(self, home: Path, tenant: Auth0StandIn, receiver: WebhookReceiver) -> None:
+        self.home, self.tenant, self.receiver = home, tenant, receiver
+        self.dags = home / "dags"
+        self.dags.mkdir(parents=True, exist_ok=True)
+        for source in (
+            local_airflow.REPO / "dags" / "auth0_webhooks.py",
+            Path(__file__).with_name("bench_floor_dag.py"),
+        ):
+            link = self.dags / source.name
+            if not link.exists():
+                link.symlink_to(source)
+        self.port = local_airflow.free_port()
+        self.processes: list = []
+        self.api: local_airflow.AirflowApi | None = None
+
+    @contextmanager
+    def running(self, **settings: str) -> Iterator[local_airflow.AirflowApi]:
+        extra = {
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW_CONN_AUTH0_DEFAULT": self.tenant.connection_uri(),
+            "AIRFLOW_CONN_AUTH0_WEBHOOK": self.receiver.connection_uri(),
+            "AUTH0_WEBHOOKS_START_FROM": "now",
+            "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0",
+            "AUTH0_WEBHOOKS_CONCURRENT_CALLS": str(CONCURRENCY),
+            **{f"AUTH0_WEBHOOKS_{k.upper()}": v for k, v in settings.items()},
+        }
+        env = local_airflow.airflow_env(self.home, self.port, extra)
+        with open(self.home / "standalone.log", "a") as log:
+            self.processes = [local_airflow.start(["standalone"], env, log)]
+            try:
+                base = f"http://127.0.0.1:{self.port}"
+                local_airflow.wait_for(f"{base}/api/v2/monitor/health", 300, self.processes)
+                self.api = local_airflow.AirflowApi(base, local_airflow.admin_password(self.home))
+                for dag_id in (DAG, FLOOR_DAG):
+                    wait_until(lambda d=dag_id: self._dag_ready(d), 180, f"DAG {dag_id} registered")
+                yield self.api
+            finally:
+                local_airflow.stop(self.processes)
+
+    def _dag_ready(self, dag_id: str) -> bool:
+        try:
+            self.api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+            return True
+        except RuntimeError:
+            return False
+
+    def watermark(self) -> str | None:
+        try:
+            return json.loads(self.api.call("GET", f"/variables/{WATERMARK}")["value"])["log_id"]
+        except RuntimeError:
+            return None
+
+    def set_watermark(self, log_id: str) -> None:
+        variable = {"key": WATERMARK, "value": json.dumps({"log_id": log_id, "date": None})}
+        try:
+            self.api.call("PATCH", f"/variables/{WATERMARK}", json=variable)
+        except RuntimeError:
+            self.api.call("POST", "/variables", json=variable)
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        return self.api.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})[
+            "dag_run_id"
+        ]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:
+        state = ""
+
+        def done() -> bool:
+            nonlocal state
+            state = self.api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            return state in ("success", "failed")
+
+        wait_until(done, timeout, f"{dag_id} run {run_id}")
+        return state
+
+    def idle(self) -> None:
+        """Wait until no run of either DAG is queued or running (a 5-minute tick may be)."""
+        for dag_id in (DAG, FLOOR_DAG):
+            for state in ("queued", "running"):
+                for run in self.api.call("GET", f"/dags/{dag_id}/dagRuns?state={state}")["dag_runs"]:
+                    self.wait_run(dag_id, run["dag_run_id"], 1800)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(every)
+    raise TimeoutError(f"{what}: not done within {timeout:.0f} s")
+
+
+# -- the measurements ------------------------------------------------------------------------
+
+
+def deliver_once(airflow: Airflow, count: int) -> float:
+    """Seconds from triggering a run to having every one of ``count`` new events delivered and committed."""
+    airflow.idle()
+    airflow.set_watermark(airflow.tenant.add_event(api_templates()[0]).log_id)
+    ids = add_events(airflow.tenant, count)
+    before = len(airflow.receiver.deliveries)
+    start = time.monotonic()
+    airflow.trigger(DAG)
+    wait_until(lambda: airflow.watermark() == ids[-1], 1800, f"{count} events committed")
+    elapsed = time.monotonic() - start
+    delivered = sum(_events_in(d.body) for d in airflow.receiver.deliveries[before:])
+    if delivered < count:
+        raise RuntimeError(f"only {delivered} of {count} events arrived")
+    return elapsed
+
+
+def _events_in(body: bytes) -> int:
+    value = json.loads(body)
+    return len(value) if isinstance(value, list) else 1
+
+
+def floor_once(airflow: Airflow, count: int) -> float:
+    airflow.idle()
+    start = time.monotonic()
+    run_id = airflow.trigger(FLOOR_DAG, {"n": count})
+    if airflow.wait_run(FLOOR_DAG, run_id, 1800) != "success":
+        raise RuntimeError("the floor DAG failed")
+    return time.monotonic() - start
+
+
+def plain_script_once(tenant: Auth0StandIn, receiver: WebhookReceiver, count: int) -> float:
+    """The same job without Airflow: read with a token, then POST each signed event on 5 threads."""
+    ids = add_events(tenant, count + 1)
+    start = time.monotonic()
+    session = requests.Session()
+    token = session.post(
+        f"{tenant.base_url}/oauth/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": tenant.client_id,
+            "client_secret": tenant.client_secret,
+            "audience": f"https://{tenant.base_url.split('://')[1]}/api/v2/",
+        },
+        timeout=10,
+    ).json()["access_token"]
+    events: list[dict] = []
+    after = ids[0]
+    while True:
+        page = session.get(
+            f"{tenant.base_url}/api/v2/logs",
+            params={"from": after, "take": 100},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        if not page:
+            break
+        events += page
+        after = page[-1]["log_id"]
+    secrets = signing.parse_signing_secrets(receiver.secret)
+
+    def post(event: dict) -> None:
+        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", **signing.signature_headers(event["log_id"], body, secrets)}
+        requests.post(receiver.url, data=body, headers=headers, timeout=30).raise_for_status()
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(post, events))
+    return time.monotonic() - start
+
+
+class MemoryTokenCache:
+    def __init__(self) -> None:
+        self.token: CachedToken | None = None
+
+    def load(self) -> CachedToken | None:
+        return self.token
+
+    def store(self, token: CachedToken) -> None:
+        self.token = token
+
+    def clear(self) -> None:
+        self.token = None
+
+
+def tokens_per_day(tenant: Auth0StandIn, days: int) -> float:
+    """A fresh hook per 5-minute run, as every task instance has, sharing one token store; clock simulated."""
+    os.environ["AIRFLOW_CONN_AUTH0_DEFAULT"] = tenant.connection_uri()
+    cache, before, now = MemoryTokenCache(), tenant.tokens_issued, time.time()
+    for run in range(days * 24 * 12):
+        hook = Auth0Hook(token_cache=cache, clock=lambda t=now + run * 300: t)
+        hook.get_access_token()
+        hook.close()
+    return (tenant.tokens_issued - before) / days
+
+
+def drain(home: Path, receiver: WebhookReceiver, count: int, batch_size: int) -> dict[str, float]:
+    """Time to deliver and commit a backlog of ``count`` events under Professional read limits."""
+    with Auth0StandIn(rate_limit=RateLimit(burst=10, per_minute=100)) as tenant:
+        ids = add_events(tenant, count)
+        airflow = Airflow(home, tenant, receiver)
+        with airflow.running(batch_size=str(batch_size), start_from="oldest"):
+            airflow.idle()
+            tenant.requests.clear()
+            receiver.reset()
+            with suppress(RuntimeError):
+                airflow.api.call("DELETE", f"/variables/{WATERMARK}")
+            runs_before = airflow.api.call("GET", f"/dags/{DAG}/dagRuns?limit=1")["total_entries"]
+            start = time.monotonic()
+            airflow.trigger(DAG)
+            wait_until(lambda: airflow.watermark() == ids[-1], 3600, f"a backlog of {count} drained", every=2)
+            elapsed = time.monotonic() - start
+            runs = airflow.api.call("GET", f"/dags/{DAG}/dagRuns?limit=1")["total_entries"] - runs_before
+        delivered = sum(_events_in(d.body) for d in receiver.deliveries)
+        auth0_requests = sum(tenant.requests.values())
+        return {
+            "events": count,
+            "seconds": elapsed,
+            "minimum_seconds": count / 100 / 100 * 60,  # pages of 100 events at 100 requests a minute
+            "delivered": delivered,
+            "auth0_requests": auth0_requests,
+            "requests_per_1000": auth0_requests / delivered * 1000,
+            "runs": runs,
+            "rate_limited": tenant.rate_limited,
+        }
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    from importlib.metadata import version
+
+    cpu = "unknown"
+    with suppress(OSError, StopIteration):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    http = version("apache-airflow-providers-http")
+
+    return {
+        "CPU": f"{cpu}, {os.cpu_count()} cores",
+        "OS": platform.platform(),
+        "Python": platform.python_version(),
+        "Airflow": f"apache-airflow {version('apache-airflow')}, apache-airflow-providers-http {http}",
+        "Setup": "airflow standalone: SQLite, LocalExecutor; stand-in and receiver on 127.0.0.1 in the same machine",
+    }
+
+
+def write_report(results: Results) -> None:
+    DOCS.mkdir(exist_ok=True)
+    n, reps = results.events, results.repeats
+    floor_rate = results.rate("floor", n)
+    rows = []
+    for b in BATCH_SIZES:
+        rate = results.rate(f"batch {b}", n)
+        tis, median = -(-n // b), statistics.median(results.seconds[f"batch {b}"])
+        rows.append(
+            f"| BATCH_SIZE={b} | {n} events in {tis} deliveries | {median:.1f} s "
+            f"| {rate:.1f} events/s | {tis / median:.2f} |"
+        )
+    rows.append(
+        f"| Airflow floor | {n} no-op mapped task instances | {statistics.median(results.seconds['floor']):.1f} s "
+        f"| - | {floor_rate:.2f} |"
+    )
+    rows.append(
+        f"| plain Python, 5 threads | {n} events, no Airflow | {statistics.median(results.seconds['script']):.2f} s "
+        f"| {results.rate('script', n):.0f} events/s | - |"
+    )
+    batch1_share = results.rate("batch 1", n) / floor_rate
+    d = results.drain
+    lines = [
+        "# Benchmarks",
+        "",
+        "Made by `make bench` (`include/benchmark.py`); re-run it to regenerate this page and the chart.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in results.machine.items()],
+        "",
+        f"## Delivery throughput at CONCURRENT_CALLS={CONCURRENCY}",
+        "",
+        f"Median of {reps} runs each, from triggering the run to the watermark committed past the last event "
+        "(so fetch, every delivery, the commit and the scheduler's own latency are in).",
+        "",
+        "| Scenario | Work | Median time | Events/s | Task instances/s |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"BATCH_SIZE=1 runs at **{batch1_share:.0%} of Airflow's floor** for the same number of task instances "
+        "(target: at least 90%).",
+        "",
+        "![throughput](benchmarks.png)",
+        "",
+        "## Backlog drain under Auth0 Professional read limits",
+        "",
+        f"The stand-in limited reads to a burst of 10 and 100 requests a minute. BATCH_SIZE=100, "
+        f"CONCURRENT_CALLS={CONCURRENCY}, one run triggered; follow-up runs started themselves.",
+        "",
+        "| Measure | Value | Target |",
+        "|---|---|---|",
+        f"| Backlog | {d['events']:,.0f} events | - |",
+        f"| Time to drain (delivered and committed) | {d['seconds'] / 60:.1f} min | at most 1.2 x the minimum |",
+        f"| Minimum the rate limit allows | {d['minimum_seconds'] / 60:.1f} min | - |",
+        f"| Ratio | {d['seconds'] / d['minimum_seconds']:.2f} x | <= 1.2 x |",
+        f"| Runs | {d['runs']:.0f} | - |",
+        f"| Requests answered 429 | {d['rate_limited']:.0f} | - |",
+        f"| Auth0 requests | {d['auth0_requests']:.0f}, {d['requests_per_1000']:.1f} per 1,000 events "
+        "| <= 11 per 1,000 |",
+        "",
+        "## Tokens",
+        "",
+        f"{results.tokens_per_day:.1f} tokens per simulated day at a 5-minute schedule "
+        f"({results.simulated_days} days, 288 runs a day, a fresh hook per run sharing the token store; "
+        "24 h token lifetime). Target: at most 2.",
+        "",
+    ]
+    (DOCS / "benchmarks.md").write_text("\n".join(lines))
+    chart(results)
+
+
+def chart(results: Results) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = results.events
+    labels = [f"BATCH_SIZE={b}" for b in BATCH_SIZES] + ["Airflow floor\n(no-op tasks)"]
+    values = [results.rate(f"batch {b}", n) for b in BATCH_SIZES] + [results.rate("floor", n)]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    bars = ax.bar(labels, values, color=["#eb5424", "#eb5424", "#eb5424", "#888888"])
+    ax.bar_label(bars, fmt="%.1f")
+    ax.set_ylabel("events per second (floor: task instances per second)")
+    ax.set_title(f"{n} events, CONCURRENT_CALLS={CONCURRENCY}, median of {results.repeats} runs")
+    ax.axhline(100 * 100 / 60, color="#16214d", linestyle="--", linewidth=1)
+    ax.text(3.4, 100 * 100 / 60, " Auth0 Professional read ceiling (167/s)", va="bottom", ha="right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(DOCS / "benchmarks.png")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200, help="events per throughput run")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--drain-events", type=int, default=100_000)
+    args = parser.parse_args()
+    results = Results(machine=machine(), events=args.events, repeats=args.repeats)
+    with tempfile.TemporaryDirectory(prefix="auth0-webhooks-bench-") as tmp:
+        home = Path(tmp) / "airflow"
+        with Auth0StandIn() as tenant, WebhookReceiver(secret=signing.generate_signing_secret()) as receiver:
+            results.seconds["script"] = [plain_script_once(tenant, receiver, args.events) for _ in range(args.repeats)]
+            results.simulated_days = 3
+            results.tokens_per_day = tokens_per_day(tenant, results.simulated_days)
+            airflow = Airflow(home, tenant, receiver)
+            for b in BATCH_SIZES:
+                with airflow.running(batch_size=str(b)):
+                    airflow.idle()
+                    results.seconds[f"batch {b}"] = [deliver_once(airflow, args.events) for _ in range(args.repeats)]
+                    if b == 1:
+                        results.seconds["floor"] = [floor_once(airflow, args.events) for _ in range(args.repeats)]
+                print(f"batch {b}: {results.seconds[f'batch {b}']}", flush=True)
+            print(f"floor: {results.seconds['floor']}; script: {results.seconds['script']}", flush=True)
+            print(f"tokens per day: {results.tokens_per_day}", flush=True)
+            results.drain = drain(home, receiver, args.drain_events, 100)
+            print(f"drain: {results.drain}", flush=True)
+    write_report(results)
+    print(f"Wrote {DOCS / 'benchmarks.md'} and {DOCS / 'benchmarks.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
