@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -88,6 +89,7 @@ class Auth0Hook(BaseHook):
         self._tenant: Tenant | None = None
         self._session: requests.Session | None = None
         self._token: str | None = None
+        self._not_before = 0.0  # Unix time before which the next request would only get a 429
 
     # -- connection -------------------------------------------------------------------------
 
@@ -250,6 +252,7 @@ class Auth0Hook(BaseHook):
         """One request, retried on network errors and 5xx (backoff) and on 429 (until the reset)."""
         failures = rate_limited = 0
         while True:
+            self._pace()
             self.requests_sent += 1
             try:
                 response = self.get_conn().request(method, url, timeout=self.timeout, **kwargs)
@@ -261,6 +264,7 @@ class Auth0Hook(BaseHook):
                     ) from None
                 self._back_off(failures, f"{type(exc).__name__} on {method} {_path(url)}")
                 continue
+            self._note_rate_limit(response)
             if response.status_code == 429:
                 rate_limited += 1
                 if rate_limited > self.max_rate_limited:
@@ -282,6 +286,19 @@ class Auth0Hook(BaseHook):
                 self._back_off(failures, f"HTTP {response.status_code} on {method} {_path(url)}")
                 continue
             return response
+
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        """Remember when the bucket refills if this request emptied it, so the next one needs no 429."""
+        if response.headers.get("x-ratelimit-remaining") == "0":
+            with contextlib.suppress(KeyError, ValueError):
+                self._not_before = float(response.headers["x-ratelimit-reset"])
+
+    def _pace(self) -> None:
+        wait = min(self._not_before - self.clock(), self.max_rate_limit_wait)
+        if wait > 0:
+            self.log.debug("Auth0 rate limit bucket is empty; waiting %.1f s for it to refill", wait)
+            self.sleep(wait)
+        self._not_before = 0.0
 
     def _back_off(self, failures: int, what: str) -> None:
         wait = min(self.backoff_seconds * 2 ** (failures - 1), 30.0)
