@@ -108,6 +108,16 @@ class Auth0StandIn(LoopbackServer):
         self.injected: list[tuple[str, int, bytes, dict[str, str]]] = []
         super().__init__(_handler_for(self), host, port)
 
+    def token_request(self) -> dict[str, str]:
+        """The client-credentials body a client of this tenant POSTs to /oauth/token."""
+        host = self.base_url.split("://", 1)[1]
+        return {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "audience": f"https://{host}/api/v2/",
+        }
+
     def connection_uri(self) -> str:
         """The ``auth0_default`` connection as an AIRFLOW_CONN_* JSON value."""
         return json.dumps(

@@ -36,7 +36,7 @@ import requests
 import local_airflow
 from auth0_provider import signing
 from auth0_provider.hooks.auth0 import Auth0Hook
-from auth0_provider.hooks.token_cache import CachedToken
+from auth0_provider.hooks.token_cache import MemoryTokenCache
 from auth0_standin import Auth0StandIn, RateLimit, load_fixture_lines
 from webhook_receiver import WebhookReceiver
 
@@ -219,12 +219,7 @@ def plain_script_once(tenant: Auth0StandIn, receiver: WebhookReceiver, count: in
     session = requests.Session()
     token = session.post(
         f"{tenant.base_url}/oauth/token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": tenant.client_id,
-            "client_secret": tenant.client_secret,
-            "audience": f"https://{tenant.base_url.split('://')[1]}/api/v2/",
-        },
+        json=tenant.token_request(),
         timeout=10,
     ).json()["access_token"]
     events: list[dict] = []
@@ -250,20 +245,6 @@ def plain_script_once(tenant: Auth0StandIn, receiver: WebhookReceiver, count: in
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         list(pool.map(post, events))
     return time.monotonic() - start
-
-
-class MemoryTokenCache:
-    def __init__(self) -> None:
-        self.token: CachedToken | None = None
-
-    def load(self) -> CachedToken | None:
-        return self.token
-
-    def store(self, token: CachedToken) -> None:
-        self.token = token
-
-    def clear(self) -> None:
-        self.token = None
 
 
 def tokens_per_day(tenant: Auth0StandIn, days: int) -> float:

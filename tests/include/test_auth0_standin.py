@@ -11,12 +11,7 @@ from tests.support import api_event
 def token(tenant: Auth0StandIn) -> str:
     answer = requests.post(
         f"{tenant.base_url}/oauth/token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": tenant.client_id,
-            "client_secret": tenant.client_secret,
-            "audience": f"https://{tenant.base_url.split('://')[1]}/api/v2/",
-        },
+        json=tenant.token_request(),
         timeout=5,
     )
     assert answer.status_code == 200

@@ -55,3 +55,19 @@ class VariableTokenCache:
         from airflow.sdk import Variable
 
         Variable.set(self.key, "", description="Auth0 token cache (auth0_provider)")
+
+
+class MemoryTokenCache:
+    """Token cache for one process: for scripts that run outside Airflow tasks (and tests)."""
+
+    def __init__(self) -> None:
+        self.token: CachedToken | None = None
+
+    def load(self) -> CachedToken | None:
+        return self.token
+
+    def store(self, token: CachedToken) -> None:
+        self.token = token
+
+    def clear(self) -> None:
+        self.token = None

@@ -9,25 +9,9 @@ import time
 import pytest
 
 from auth0_provider.hooks.auth0 import Auth0ConfigError, Auth0Error, Auth0Hook
-from auth0_provider.hooks.token_cache import CachedToken
+from auth0_provider.hooks.token_cache import MemoryTokenCache
 from auth0_standin import Auth0StandIn, RateLimit
 from tests.support import api_event
-
-
-class MemoryTokenCache:
-    """Stands in for the Variable-backed cache, which the DAG tests exercise for real."""
-
-    def __init__(self) -> None:
-        self.token: CachedToken | None = None
-
-    def load(self) -> CachedToken | None:
-        return self.token
-
-    def store(self, token: CachedToken) -> None:
-        self.token = token
-
-    def clear(self) -> None:
-        self.token = None
 
 
 @pytest.fixture
