@@ -264,7 +264,6 @@ class Auth0Hook(BaseHook):
                     ) from None
                 self._back_off(failures, f"{type(exc).__name__} on {method} {_path(url)}")
                 continue
-            self._note_rate_limit(response)
             if response.status_code == 429:
                 rate_limited += 1
                 if rate_limited > self.max_rate_limited:
@@ -285,6 +284,7 @@ class Auth0Hook(BaseHook):
                     )
                 self._back_off(failures, f"HTTP {response.status_code} on {method} {_path(url)}")
                 continue
+            self._note_rate_limit(response)  # a 429 is waited out above, once
             return response
 
     def _note_rate_limit(self, response: requests.Response) -> None:

@@ -130,6 +130,16 @@ def test_429_wait_is_bounded(standin, connect):
     assert len(events) == 1
 
 
+def test_a_429_is_waited_out_once_even_when_it_says_the_bucket_is_empty(standin, connect):
+    ids = add_events(standin, 2)
+    far_future = str(int(time.time()) + 3600)
+    standin.inject("/api/v2/logs", 429, b"{}", {"x-ratelimit-remaining": "0", "x-ratelimit-reset": far_future})
+    slept: list[float] = []
+    events = connect(standin, sleep=slept.append, max_rate_limit_wait=7).read_logs(ids[0], max_events=10)
+    assert slept == [7]  # not a second wait for the same reset before the retry
+    assert len(events) == 1
+
+
 def test_5xx_and_network_errors_retry_with_backoff(standin, connect):
     ids = add_events(standin, 2)
     standin.inject("/oauth/token", 503, b"upstream down")
