@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
@@ -121,23 +121,11 @@ class Airflow:
                 local_airflow.wait_for(f"{base}/api/v2/monitor/health", 300, self.processes)
                 self.api = local_airflow.AirflowApi(base, local_airflow.admin_password(self.home))
                 for dag_id in (DAG, FLOOR_DAG):
-                    wait_until(lambda d=dag_id: self._dag_ready(d), 180, f"DAG {dag_id} registered")
+                    self.api.wait_for_dag(dag_id, 180)
+                    self.api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
                 yield self.api
             finally:
                 local_airflow.stop(self.processes)
-
-    def _dag_ready(self, dag_id: str) -> bool:
-        try:
-            self.api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-            return True
-        except RuntimeError:
-            return False
-
-    def watermark(self) -> str | None:
-        try:
-            return json.loads(self.api.call("GET", f"/variables/{WATERMARK}")["value"])["log_id"]
-        except RuntimeError:
-            return None
 
     def set_watermark(self, log_id: str) -> None:
         variable = {"key": WATERMARK, "value": json.dumps({"log_id": log_id, "date": None})}
@@ -151,32 +139,12 @@ class Airflow:
             "dag_run_id"
         ]
 
-    def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:
-        state = ""
-
-        def done() -> bool:
-            nonlocal state
-            state = self.api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
-            return state in ("success", "failed")
-
-        wait_until(done, timeout, f"{dag_id} run {run_id}")
-        return state
-
     def idle(self) -> None:
         """Wait until no run of either DAG is queued or running (a 5-minute tick may be)."""
         for dag_id in (DAG, FLOOR_DAG):
             for state in ("queued", "running"):
                 for run in self.api.call("GET", f"/dags/{dag_id}/dagRuns?state={state}")["dag_runs"]:
-                    self.wait_run(dag_id, run["dag_run_id"], 1800)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(every)
-    raise TimeoutError(f"{what}: not done within {timeout:.0f} s")
+                    self.api.wait_for_run(dag_id, run["dag_run_id"], 1800)
 
 
 # -- the measurements ------------------------------------------------------------------------
@@ -190,7 +158,7 @@ def deliver_once(airflow: Airflow, count: int) -> float:
     before = len(airflow.receiver.deliveries)
     start = time.monotonic()
     airflow.trigger(DAG)
-    wait_until(lambda: airflow.watermark() == ids[-1], 1800, f"{count} events committed")
+    local_airflow.wait_until(lambda: airflow.api.watermark() == ids[-1], 1800, f"{count} events committed")
     elapsed = time.monotonic() - start
     delivered = sum(_events_in(d.body) for d in airflow.receiver.deliveries[before:])
     if delivered < count:
@@ -207,7 +175,7 @@ def floor_once(airflow: Airflow, count: int) -> float:
     airflow.idle()
     start = time.monotonic()
     run_id = airflow.trigger(FLOOR_DAG, {"n": count})
-    if airflow.wait_run(FLOOR_DAG, run_id, 1800) != "success":
+    if airflow.api.wait_for_run(FLOOR_DAG, run_id, 1800) != "success":
         raise RuntimeError("the floor DAG failed")
     return time.monotonic() - start
 
@@ -272,7 +240,9 @@ def drain(home: Path, receiver: WebhookReceiver, count: int, batch_size: int) ->
             before = {r["dag_run_id"] for r in airflow.api.call("GET", f"/dags/{DAG}/dagRuns?limit=1000")["dag_runs"]}
             start = time.monotonic()
             airflow.trigger(DAG)
-            wait_until(lambda: airflow.watermark() == ids[-1], 3600, f"a backlog of {count} drained", every=2)
+            local_airflow.wait_until(
+                lambda: airflow.api.watermark() == ids[-1], 3600, f"a backlog of {count} drained", every=2
+            )
             elapsed = time.monotonic() - start
             airflow.idle()
             runs = [

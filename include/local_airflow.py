@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from base64 import urlsafe_b64encode
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -162,3 +162,45 @@ class AirflowApi:
         if not response.ok:
             raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
         return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float) -> None:
+        """Until the dag-processor has registered ``dag_id``."""
+
+        def registered() -> bool:
+            try:
+                self.call("GET", f"/dags/{dag_id}")
+            except RuntimeError:
+                return False
+            return True
+
+        wait_until(registered, timeout, f"the dag-processor registering {dag_id}", every=2)
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float, every: float = 1.0) -> str:
+        """The run's final state, ``success`` or ``failed``."""
+        state = ""
+
+        def finished() -> bool:
+            nonlocal state
+            state = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            return state in ("success", "failed")
+
+        wait_until(finished, timeout, f"{dag_id} run {run_id}", every)
+        return state
+
+    def watermark(self) -> str | None:
+        """The log id in the ``auth0_webhooks_watermark`` Variable; None before the first commit."""
+        try:
+            value = self.call("GET", "/variables/auth0_webhooks_watermark")["value"]
+        except RuntimeError:
+            return None
+        return json.loads(value)["log_id"]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.5) -> None:
+    """Poll ``condition`` until it holds; TimeoutError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(every)
+    raise TimeoutError(f"{what}: not done within {timeout:.0f} s")

@@ -52,23 +52,13 @@ class Stack:
         return run["dag_run_id"]
 
     def wait(self, run_id: str, timeout: float = 240) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}")["state"]
-            if state in ("success", "failed"):
-                return state
-            time.sleep(2)
-        raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
+        return self.api.wait_for_run(DAG, run_id, timeout, every=2)
 
     def task_instances(self, run_id: str) -> list[dict]:
         return self.api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
     def watermark(self) -> str | None:
-        try:
-            value = self.api.call("GET", "/variables/auth0_webhooks_watermark")["value"]
-        except RuntimeError:
-            return None
-        return json.loads(value)["log_id"]
+        return self.api.watermark()
 
     def clear_like_the_ui(self, run_id: str, task_id: str, map_index: int) -> None:
         """What the UI's "Clear" on one failed mapped instance does, downstream included."""
@@ -119,15 +109,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
                 base_url = f"http://127.0.0.1:{port}"
                 local_airflow.wait_for(f"{base_url}/api/v2/monitor/health", 180, processes)
                 api = local_airflow.AirflowApi(base_url, local_airflow.admin_password(home))
-                deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:
-                    try:
-                        api.call("GET", f"/dags/{DAG}")
-                        break
-                    except RuntimeError:
-                        time.sleep(2)
-                else:
-                    raise TimeoutError("the dag-processor never registered the DAG")
+                api.wait_for_dag(DAG, 120)
                 create_connection(api, "auth0_default", standin.connection_uri())
                 webhook = receiver.connection_uri(Authorization=AUTHORIZATION)
                 # mid-rotation: the receiver knows only the new key, we sign with both
