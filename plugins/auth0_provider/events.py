@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from json.decoder import scanstring
 from typing import Any
 
@@ -54,13 +55,20 @@ class LogEvent:
 
     def member(self, *path: str) -> str | None:
         """The exact source text of the value at ``path`` (``"details", "request"``), or None if absent."""
-        text, start, end = self.raw, 0, len(self.raw)
+        start, end = 0, len(self.raw)
         for key in path:
-            span = _member_spans(text, start).get(key)
+            if start not in self._spans:  # each object is scanned once, however many members are read
+                self._spans[start] = _member_spans(self.raw, start)
+            span = self._spans[start].get(key)
             if span is None:
                 return None
             start, end = span
-        return text[start:end]
+        return self.raw[start:end]
+
+    @cached_property
+    def _spans(self) -> dict[int, dict[str, tuple[int, int]]]:
+        """Member spans of the objects scanned so far, by where each object starts in ``raw``."""
+        return {}
 
     @property
     def label(self) -> str:

@@ -75,3 +75,16 @@ def test_a_batch_is_one_json_array_of_the_same_elements_in_order(payload):
     body = render(batch, payload, batched=True)
     assert body == compact(expected)
     assert render(batch[:1], payload, batched=True) == compact(expected[:1])  # a batch of one is still an array
+
+
+def test_legacy_reads_each_object_of_the_event_once(monkeypatch):
+    """date, request and response come from two scans (the event, then details), not one per member:
+    a 2 MB request body is parsed twice, not five times."""
+    from auth0_provider import events
+
+    scans = []
+    real = events._member_spans
+    monkeypatch.setattr(events, "_member_spans", lambda text, pos: scans.append(pos) or real(text, pos))
+    (event,) = parse_log_page("[" + next(line for line in LINES if '"sapi"' in line) + "]")
+    assert render([event], "legacy", batched=False) == expected_body("legacy", event.data)
+    assert len(scans) == 2
