@@ -126,9 +126,10 @@ class WebhookHook(HttpHook):
                 f"{what}: the receiver asked us to stop sending. Nothing after this delivery is committed; "
                 f"fix the receiver or connection {self.http_conn_id!r}, then clear the failed task from the UI."
             )
-        wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
-        if status in (429, 503) and wait is not None:
-            raise WebhookRetryLater(f"{what}; it asked to be retried in {wait:.0f} s", wait)
+        if status in (429, 503):
+            wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+            if wait is not None:
+                raise WebhookRetryLater(f"{what}; it asked to be retried in {wait:.0f} s", wait)
         raise WebhookDeliveryError(f"{what}: {_snippet(response)}")
 
     def _timeout(self, value: Any) -> tuple[float, float]:
