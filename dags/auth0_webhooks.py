@@ -3,7 +3,8 @@
 fetch_logs reads the logs written after the watermark and keeps the wanted ones; deliver POSTs them
 (one, or AUTH0_WEBHOOKS_BATCH_SIZE per request) to the `auth0_webhook` connection, at most
 AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time; commit_watermark moves the watermark only when no delivery
-failed; drain_backlog starts the next run at once if the run stopped at its cap. Settings: README.md.
+failed; drain_backlog starts the next run at once if the run stopped at its cap, and prefetch_next
+reads that run's logs meanwhile, in parallel with the deliveries. Settings: README.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule
 
 from auth0_provider.operators.audit_log import CHECKPOINT_XCOM_KEY, Auth0AuditLogOperator
 from auth0_provider.operators.drain import Auth0DrainBacklogOperator
+from auth0_provider.operators.prefetch import Auth0PrefetchOperator
 from auth0_provider.operators.watermark import Auth0WatermarkCommitOperator
 from auth0_provider.operators.webhook import WebhookDeliveryOperator
 from auth0_provider.settings import Settings
@@ -40,6 +42,7 @@ with DAG(
         start_from=settings.start_from,
         payload_format=settings.payload,
         batch_size=settings.batch_size,
+        prefetch_task_id="prefetch_next",
         retries=2,
         retry_delay=timedelta(seconds=30),
     )
@@ -60,6 +63,12 @@ with DAG(
         checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
         trigger_rule=TriggerRule.NONE_FAILED,
         max_active_tis_per_dag=1,
+    )
+
+    Auth0PrefetchOperator(
+        task_id="prefetch_next",
+        checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
+        batch_size=settings.batch_size,
     )
 
     drain = Auth0DrainBacklogOperator(

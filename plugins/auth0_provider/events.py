@@ -28,6 +28,11 @@ class LogEvent:
     raw: str
     data: dict[str, Any] = field(repr=False, compare=False)
 
+    @classmethod
+    def from_raw(cls, raw: str) -> LogEvent:
+        """An event again from the exact text it was read as (kept in XCom by a read-ahead)."""
+        return cls(raw=raw, data=json.loads(raw))
+
     @property
     def log_id(self) -> str:
         return str(self.data.get("log_id") or self.data.get("_id"))

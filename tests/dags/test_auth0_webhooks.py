@@ -36,6 +36,10 @@ def test_dag_imports_and_is_wired_for_at_least_once(monkeypatch):
     drain = dag.get_task("drain_backlog")
     assert drain.upstream_task_ids == {"commit_watermark", "fetch_logs"}
     assert drain.trigger_rule == "all_success"  # no follow-up run after a failed delivery
+    prefetch = dag.get_task("prefetch_next")
+    assert prefetch.upstream_task_ids == {"fetch_logs"}  # reads in parallel with the deliveries
+    assert prefetch.downstream_task_ids == set()
+    assert fetch.prefetch_task_id == "prefetch_next"
 
 
 def test_batch_size_reaches_the_fetch_task(monkeypatch):

@@ -31,15 +31,16 @@ def run_dag(airflow_db, standin, receiver, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_WEBHOOK", receiver.connection_uri())
     monkeypatch.setenv("AUTH0_WEBHOOKS_DELIVERY_RETRIES", "0")
 
-    def run(max_events: int | None = None, **settings: str):
+    def run(max_events: int | None = None, conf: dict | None = None, **settings: str):
         for name, value in settings.items():
             monkeypatch.setenv(f"AUTH0_WEBHOOKS_{name.upper()}", value)
         bag = DagBag(dag_folder=str(REPO / "dags"))
         assert bag.import_errors == {}
         dag = bag.dags["auth0_webhooks"]
         if max_events is not None:
-            dag.get_task("fetch_logs").max_events = max_events
-        return dag.test()
+            for task_id in ("fetch_logs", "prefetch_next"):
+                dag.get_task(task_id).max_events = max_events
+        return dag.test(run_conf=conf)
 
     return run
 
@@ -161,6 +162,35 @@ def test_a_backlog_larger_than_one_run_drains_over_runs_without_loss(standin, re
         assert len(receiver.deliveries) == expected_total
         assert states(dag_run)["drain_backlog[-1]"] == follow_up  # a capped run asks for the next one now
     assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)
+    assert stored_watermark()["log_id"] == events[-1].log_id
+
+
+def test_a_follow_up_run_delivers_the_read_ahead_without_reading_again(standin, receiver, run_dag):
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    first = run_dag(max_events=10)
+    assert states(first)["prefetch_next[-1]"] == "success"  # read events 11-20 while 1-10 were delivered
+    # Auth0 refuses the next read: the follow-up's fetch must not need one, and the failed read-ahead
+    # of its own must not fail a run whose deliveries all succeeded
+    standin.inject("/api/v2/logs", 403, b'{"statusCode":403,"error":"Forbidden","message":"Insufficient scope"}')
+    second = run_dag(max_events=10, conf={"prefetched_in": first.run_id})
+    assert second.state == "success", states(second)
+    assert states(second)["prefetch_next[-1]"] == "skipped"
+    assert standin.injected == []  # the read-ahead, not the fetch, got the 403
+    assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events[:20])
+    assert stored_watermark()["log_id"] == events[19].log_id
+    third = run_dag(max_events=10, conf={"prefetched_in": second.run_id})  # nothing read ahead: it reads
+    assert third.state == "success", states(third)
+    assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)
+    assert stored_watermark()["log_id"] == events[-1].log_id
+
+
+def test_a_read_ahead_that_no_longer_starts_at_the_watermark_is_not_taken(standin, receiver, run_dag):
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    first = run_dag(max_events=10)  # delivers 1-10, reads 11-20 ahead
+    run_dag(max_events=10)  # a scheduled run without the conf delivers 11-20 itself and commits
+    last = run_dag(max_events=10, conf={"prefetched_in": first.run_id})  # stale: starts at 10, not 20
+    assert last.state == "success", states(last)
+    assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)  # each exactly once
     assert stored_watermark()["log_id"] == events[-1].log_id
 
 

@@ -60,6 +60,13 @@ class Stack:
     def watermark(self) -> str | None:
         return self.api.watermark()
 
+    def task_log(self, run_id: str, task_id: str) -> str:
+        """The task's log file as the worker wrote it (first attempt)."""
+        (path,) = (self.home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}").glob(
+            "attempt=1.log"
+        )
+        return path.read_text()
+
     def clear_like_the_ui(self, run_id: str, task_id: str, map_index: int) -> None:
         """What the UI's "Clear" on one failed mapped instance does, downstream included."""
         self.api.call(
@@ -200,6 +207,13 @@ def test_a_backlog_drains_in_back_to_back_runs_that_never_overlap(stack):
     assert {r["state"] for r in mine} == {"success"}
     for earlier, later in itertools.pairwise(mine):
         assert later["start_date"] >= earlier["end_date"]  # max_active_runs=1 holds for follow-ups too
+        # each follow-up delivered what the run before it had read ahead, instead of reading again
+        assert f"read ahead by run {earlier['dag_run_id']}" in stack.task_log(later["dag_run_id"], "fetch_logs")
+    prefetch = [
+        next(ti["state"] for ti in stack.task_instances(r["dag_run_id"]) if ti["task_id"] == "prefetch_next")
+        for r in mine
+    ]
+    assert prefetch == ["success", "success", "skipped"]  # the last run was caught up: nothing to read ahead
 
 
 def test_a_retry_cleared_from_the_ui_ten_minutes_later_is_signed_afresh(stack):

@@ -17,6 +17,14 @@ from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
 
 CHECKPOINT_XCOM_KEY = "checkpoint"
 DEFAULT_MAX_EVENTS = 10_000  # per run; keeps one run's XCom to megabytes, not hundreds
+PREFETCHED_IN = "prefetched_in"  # run conf: the run whose prefetch task read this run's events ahead
+
+
+def run_limit(max_events: int, batch_size: int) -> int:
+    """Events one run may take: Airflow refuses to map more than ``max_map_length`` deliveries."""
+    from airflow.sdk.configuration import conf
+
+    return min(max_events, conf.getint("core", "max_map_length") * batch_size)
 
 
 def delivery_request(events: Sequence[LogEvent], payload_format: str, *, batched: bool) -> dict[str, Any]:
@@ -55,6 +63,8 @@ class Auth0AuditLogOperator(BaseOperator):
     :param max_events: events fetched per run at most (also bounded by Airflow's ``max_map_length``
         deliveries); the rest is left for a follow-up run, which the checkpoint's ``backlog`` asks for.
     :param payload_format: the body each delivery carries: ``event``, ``legacy`` or ``log_stream``.
+    :param prefetch_task_id: the ``Auth0PrefetchOperator`` task whose read-ahead a follow-up run may
+        take instead of reading (the run conf ``prefetched_in`` names the run); None never takes one.
     """
 
     template_fields = ()
@@ -71,6 +81,7 @@ class Auth0AuditLogOperator(BaseOperator):
         max_events: int = DEFAULT_MAX_EVENTS,
         batch_size: int = 1,
         payload_format: str = "event",
+        prefetch_task_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -82,19 +93,21 @@ class Auth0AuditLogOperator(BaseOperator):
         self.max_events = max_events
         self.batch_size = batch_size
         self.payload_format = payload_format
+        self.prefetch_task_id = prefetch_task_id
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        from airflow.sdk.configuration import conf
-
-        # Airflow refuses to map a longer list; matched events are never more than fetched ones.
-        limit = min(self.max_events, conf.getint("core", "max_map_length") * self.batch_size)
-        store = WatermarkStore(self.watermark_variable)
-        start = store.read()
-        hook = Auth0Hook(self.auth0_conn_id)
-        try:
-            events, end = self._fetch(hook, start, limit)
-        finally:
-            hook.close()
+        limit = run_limit(self.max_events, self.batch_size)
+        start = WatermarkStore(self.watermark_variable).read()
+        taken = self._take_prefetched(context, start, limit)
+        if taken is not None:
+            (events, end), source = taken, f"read ahead by run {context['dag_run'].conf[PREFETCHED_IN]}"
+        else:
+            hook = Auth0Hook(self.auth0_conn_id)
+            try:
+                events, end = self._fetch(hook, start, limit)
+            finally:
+                hook.close()
+            source = f"{hook.requests_sent} Auth0 requests"
         matched = EventFilter(frozenset(self.log_types), tuple(self.api_endpoints)).select(events)
         backlog = len(events) >= limit  # stopped at the cap, not at an empty page: more is waiting
         context["ti"].xcom_push(
@@ -103,18 +116,39 @@ class Auth0AuditLogOperator(BaseOperator):
         )
         batches = [matched[i : i + self.batch_size] for i in range(0, len(matched), self.batch_size)]
         self.log.info(
-            "Fetched %d, matched %d in %d deliveries; watermark %s -> %s; lag %s; %d Auth0 requests%s",
+            "Fetched %d, matched %d in %d deliveries; watermark %s -> %s; lag %s; %s%s",
             len(events),
             len(matched),
             len(batches),
             start.log_id if start else "none",
             end.log_id if end else "none",
             _lag(end),
-            hook.requests_sent,
+            source,
             "; more waiting, a follow-up run will continue" if backlog else "",
         )
         batched = self.batch_size > 1
         return [delivery_request(batch, self.payload_format, batched=batched) for batch in batches]
+
+    def _take_prefetched(
+        self, context: Any, start: Watermark | None, limit: int
+    ) -> tuple[list[LogEvent], Watermark] | None:
+        """The events the previous run read ahead for this one, if they follow the watermark exactly.
+
+        Anything else (no read-ahead, a run committed in between, another cap) is ignored and read
+        afresh: taking a chunk that does not start at the watermark would skip or repeat events.
+        """
+        run_id = (context["dag_run"].conf or {}).get(PREFETCHED_IN)
+        if not (self.prefetch_task_id and isinstance(run_id, str) and start):
+            return None
+        chunk = context["ti"].xcom_pull(task_ids=self.prefetch_task_id, run_id=run_id)
+        ahead_of = Watermark.from_json(chunk["start"]) if isinstance(chunk, dict) else None
+        if ahead_of is None or ahead_of.log_id != start.log_id:
+            self.log.info("No read-ahead from run %s starts at the watermark %s; reading", run_id, start.log_id)
+            return None
+        if chunk.get("limit") != limit:
+            self.log.info("The read-ahead from run %s was cut to another per-run cap; reading", run_id)
+            return None
+        return [LogEvent.from_raw(raw) for raw in chunk["events"]], Watermark.from_json(chunk["end"])
 
     def _fetch(self, hook: Auth0Hook, start: Watermark | None, limit: int) -> tuple[list[LogEvent], Watermark | None]:
         """New events in log-id order, and the watermark just past them."""

@@ -1,0 +1,72 @@
+"""Auth0PrefetchOperator: read the follow-up run's events while this run delivers its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from auth0_provider.hooks.auth0 import Auth0Hook
+from auth0_provider.operators.audit_log import DEFAULT_MAX_EVENTS, run_limit
+from auth0_provider.watermark import Watermark
+
+
+class Auth0PrefetchOperator(BaseOperator):
+    """While a backlog drains, read the next chunk of logs in parallel with this run's deliveries.
+
+    Reading is paced by Auth0's rate limit and delivering by Airflow; one after the other they add up.
+    This task reads what the follow-up run would read first, right after this run's checkpoint, and
+    returns it as XCom. The follow-up run's fetch task takes it only when it starts exactly at the
+    committed watermark (see ``Auth0AuditLogOperator``), so a chunk can never skip or repeat events;
+    otherwise the chunk is ignored and read again.
+
+    It is best effort: when the read fails, the task is skipped with a warning and the follow-up run
+    reads for itself, so a run whose deliveries all succeeded is never marked failed by it.
+
+    :param checkpoint: the fetch task's checkpoint; nothing is read unless its ``backlog`` is set.
+    :param max_events: as for the fetch task; the follow-up run ignores a chunk cut to another cap.
+    """
+
+    template_fields = ("checkpoint",)
+    ui_color = "#f6b9a3"
+
+    def __init__(
+        self,
+        *,
+        checkpoint: Any,
+        auth0_conn_id: str = Auth0Hook.default_conn_name,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        batch_size: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.checkpoint = checkpoint
+        self.auth0_conn_id = auth0_conn_id
+        self.max_events = max_events
+        self.batch_size = batch_size
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if not (self.checkpoint or {}).get("backlog"):
+            raise AirflowSkipException("Caught up: no follow-up run to read ahead for")
+        start = Watermark.from_json(self.checkpoint["end"])
+        limit = run_limit(self.max_events, self.batch_size)
+        hook = Auth0Hook(self.auth0_conn_id)
+        try:
+            events = hook.read_logs(start.log_id, limit)
+        except Exception:
+            self.log.warning(
+                "Reading ahead after %s failed; the follow-up run reads for itself", start.log_id, exc_info=True
+            )
+            raise AirflowSkipException("Read-ahead failed; the follow-up run reads these logs itself") from None
+        finally:
+            hook.close()
+        end = Watermark(events[-1].log_id, events[-1].date) if events else start
+        self.log.info(
+            "Read %d events ahead after %s (up to %s) in %d Auth0 requests, for the follow-up run",
+            len(events),
+            start.log_id,
+            end.log_id,
+            hook.requests_sent,
+        )
+        return {"start": start.to_json(), "end": end.to_json(), "limit": limit, "events": [e.raw for e in events]}
