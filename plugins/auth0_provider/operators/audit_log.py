@@ -16,7 +16,7 @@ from auth0_provider.payloads import render
 from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
 
 CHECKPOINT_XCOM_KEY = "checkpoint"
-DEFAULT_MAX_EVENTS = 10_000  # per run; keeps one run's XCom to megabytes, not hundreds
+DEFAULT_MAX_EVENTS = 5_000  # per run: a few MB of XCom, and a short last chunk when a backlog drains
 PREFETCHED_IN = "prefetched_in"  # run conf: the run whose prefetch task read this run's events ahead
 
 
