@@ -42,7 +42,6 @@ with DAG(
         start_from=settings.start_from,
         payload_format=settings.payload,
         batch_size=settings.batch_size,
-        prefetch_task_id="prefetch_next",
         retries=2,
         retry_delay=timedelta(seconds=30),
     )

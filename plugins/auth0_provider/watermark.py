@@ -84,6 +84,26 @@ class WatermarkStore:
                 "again from AUTH0_WEBHOOKS_START_FROM."
             ) from None
 
+    def read_ahead(self) -> dict[str, Any] | None:
+        """Which task of which run last read logs ahead, and from which log id (see Auth0PrefetchOperator)."""
+        from airflow.sdk import Variable
+
+        try:
+            pointer = Variable.get(self.read_ahead_variable, default=None, deserialize_json=True)
+        except ValueError:
+            return None
+        return pointer if isinstance(pointer, dict) else None
+
+    def note_read_ahead(self, run_id: str, task_id: str, start: Watermark) -> None:
+        from airflow.sdk import Variable
+
+        pointer = {"run_id": run_id, "task_id": task_id, "start": start.log_id}
+        Variable.set(self.read_ahead_variable, json.dumps(pointer), description="Auth0 webhooks: logs read ahead")
+
+    @property
+    def read_ahead_variable(self) -> str:
+        return f"{self.variable}_read_ahead"
+
     def write(self, watermark: Watermark) -> None:
         from airflow.sdk import Variable
 

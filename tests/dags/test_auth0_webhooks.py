@@ -39,7 +39,6 @@ def test_dag_imports_and_is_wired_for_at_least_once(monkeypatch):
     prefetch = dag.get_task("prefetch_next")
     assert prefetch.upstream_task_ids == {"fetch_logs"}  # reads in parallel with the deliveries
     assert prefetch.downstream_task_ids == set()
-    assert fetch.prefetch_task_id == "prefetch_next"
 
 
 def test_batch_size_reaches_the_fetch_task(monkeypatch):

@@ -25,13 +25,13 @@ def stored_watermark() -> dict | None:
 @pytest.fixture
 def run_dag(airflow_db, standin, receiver, monkeypatch):
     """Run the DAG once, as the scheduler would, with these AUTH0_WEBHOOKS_* settings."""
-    for key in (WATERMARK, "auth0_access_token__auth0_default"):
+    for key in (WATERMARK, f"{WATERMARK}_read_ahead", "auth0_access_token__auth0_default"):
         VariableModel.delete(key)
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", standin.connection_uri())
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_WEBHOOK", receiver.connection_uri())
     monkeypatch.setenv("AUTH0_WEBHOOKS_DELIVERY_RETRIES", "0")
 
-    def run(max_events: int | None = None, conf: dict | None = None, **settings: str):
+    def run(max_events: int | None = None, **settings: str):
         for name, value in settings.items():
             monkeypatch.setenv(f"AUTH0_WEBHOOKS_{name.upper()}", value)
         bag = DagBag(dag_folder=str(REPO / "dags"))
@@ -40,7 +40,7 @@ def run_dag(airflow_db, standin, receiver, monkeypatch):
         if max_events is not None:
             for task_id in ("fetch_logs", "prefetch_next"):
                 dag.get_task(task_id).max_events = max_events
-        return dag.test(run_conf=conf)
+        return dag.test()
 
     return run
 
@@ -165,32 +165,39 @@ def test_a_backlog_larger_than_one_run_drains_over_runs_without_loss(standin, re
     assert stored_watermark()["log_id"] == events[-1].log_id
 
 
-def test_a_follow_up_run_delivers_the_read_ahead_without_reading_again(standin, receiver, run_dag):
+def test_the_next_run_delivers_the_read_ahead_without_reading_again(standin, receiver, run_dag):
     events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
     first = run_dag(max_events=10)
     assert states(first)["prefetch_next[-1]"] == "success"  # read events 11-20 while 1-10 were delivered
-    # Auth0 refuses the next read: the follow-up's fetch must not need one, and the failed read-ahead
-    # of its own must not fail a run whose deliveries all succeeded
+    # Auth0 refuses the next read: the next run's fetch must not need one, and its own failed
+    # read-ahead must not fail a run whose deliveries all succeeded
     standin.inject("/api/v2/logs", 403, b'{"statusCode":403,"error":"Forbidden","message":"Insufficient scope"}')
-    second = run_dag(max_events=10, conf={"prefetched_in": first.run_id})
+    second = run_dag(max_events=10)
     assert second.state == "success", states(second)
     assert states(second)["prefetch_next[-1]"] == "skipped"
     assert standin.injected == []  # the read-ahead, not the fetch, got the 403
     assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events[:20])
     assert stored_watermark()["log_id"] == events[19].log_id
-    third = run_dag(max_events=10, conf={"prefetched_in": second.run_id})  # nothing read ahead: it reads
+    third = run_dag(max_events=10)  # nothing was read ahead from event 20: it reads
     assert third.state == "success", states(third)
     assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)
     assert stored_watermark()["log_id"] == events[-1].log_id
 
 
-def test_a_read_ahead_that_no_longer_starts_at_the_watermark_is_not_taken(standin, receiver, run_dag):
+def test_a_read_ahead_after_a_failed_run_is_not_taken_and_nothing_is_lost(standin, receiver, run_dag):
     events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
-    first = run_dag(max_events=10)  # delivers 1-10, reads 11-20 ahead
-    run_dag(max_events=10)  # a scheduled run without the conf delivers 11-20 itself and commits
-    last = run_dag(max_events=10, conf={"prefetched_in": first.run_id})  # stale: starts at 10, not 20
-    assert last.state == "success", states(last)
-    assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)  # each exactly once
+    run_dag(max_events=10)  # delivers 1-10, reads 11-20 ahead
+    receiver.fail_keys[events[12].log_id] = 500
+    failed = run_dag(max_events=10)  # takes 11-20, one fails: no commit; yet it read 21-25 ahead
+    assert failed.state == "failed"
+    assert states(failed)["prefetch_next[-1]"] == "success"
+    assert stored_watermark()["log_id"] == events[9].log_id
+    receiver.fail_keys.clear()
+    assert run_dag(max_events=10).state == "success"  # must start again at 11, not take 21-25
+    assert events[12].log_id in receiver.delivered_keys()
+    assert stored_watermark()["log_id"] == events[19].log_id
+    assert run_dag(max_events=10).state == "success"
+    assert set(receiver.delivered_keys()) == {e.log_id for e in events}
     assert stored_watermark()["log_id"] == events[-1].log_id
 
 

@@ -17,7 +17,6 @@ from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
 
 CHECKPOINT_XCOM_KEY = "checkpoint"
 DEFAULT_MAX_EVENTS = 5_000  # per run: a few MB of XCom, and a short last chunk when a backlog drains
-PREFETCHED_IN = "prefetched_in"  # run conf: the run whose prefetch task read this run's events ahead
 
 
 def run_limit(max_events: int, batch_size: int) -> int:
@@ -63,8 +62,6 @@ class Auth0AuditLogOperator(BaseOperator):
     :param max_events: events fetched per run at most (also bounded by Airflow's ``max_map_length``
         deliveries); the rest is left for a follow-up run, which the checkpoint's ``backlog`` asks for.
     :param payload_format: the body each delivery carries: ``event``, ``legacy`` or ``log_stream``.
-    :param prefetch_task_id: the ``Auth0PrefetchOperator`` task whose read-ahead a follow-up run may
-        take instead of reading (the run conf ``prefetched_in`` names the run); None never takes one.
     """
 
     template_fields = ()
@@ -81,7 +78,6 @@ class Auth0AuditLogOperator(BaseOperator):
         max_events: int = DEFAULT_MAX_EVENTS,
         batch_size: int = 1,
         payload_format: str = "event",
-        prefetch_task_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -93,14 +89,14 @@ class Auth0AuditLogOperator(BaseOperator):
         self.max_events = max_events
         self.batch_size = batch_size
         self.payload_format = payload_format
-        self.prefetch_task_id = prefetch_task_id
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         limit = run_limit(self.max_events, self.batch_size)
-        start = WatermarkStore(self.watermark_variable).read()
-        taken = self._take_prefetched(context, start, limit)
+        store = WatermarkStore(self.watermark_variable)
+        start = store.read()
+        taken = self._take_read_ahead(context, store, start, limit)
         if taken is not None:
-            (events, end), source = taken, f"read ahead by run {context['dag_run'].conf[PREFETCHED_IN]}"
+            events, end, source = taken
         else:
             hook = Auth0Hook(self.auth0_conn_id)
             try:
@@ -129,26 +125,25 @@ class Auth0AuditLogOperator(BaseOperator):
         batched = self.batch_size > 1
         return [delivery_request(batch, self.payload_format, batched=batched) for batch in batches]
 
-    def _take_prefetched(
-        self, context: Any, start: Watermark | None, limit: int
-    ) -> tuple[list[LogEvent], Watermark] | None:
-        """The events the previous run read ahead for this one, if they follow the watermark exactly.
+    def _take_read_ahead(
+        self, context: Any, store: WatermarkStore, start: Watermark | None, limit: int
+    ) -> tuple[list[LogEvent], Watermark, str] | None:
+        """The events an earlier run's prefetch task read ahead, if they follow the watermark exactly.
 
-        Anything else (no read-ahead, a run committed in between, another cap) is ignored and read
-        afresh: taking a chunk that does not start at the watermark would skip or repeat events.
+        Anything else (nothing read ahead, the run that read ahead failed to commit, the watermark
+        was moved, another cap) is ignored and read afresh: taking a chunk that does not start at the
+        watermark would skip or repeat events.
         """
-        run_id = (context["dag_run"].conf or {}).get(PREFETCHED_IN)
-        if not (self.prefetch_task_id and isinstance(run_id, str) and start):
+        pointer = store.read_ahead()
+        if start is None or pointer is None or pointer.get("start") != start.log_id:
             return None
-        chunk = context["ti"].xcom_pull(task_ids=self.prefetch_task_id, run_id=run_id)
-        ahead_of = Watermark.from_json(chunk["start"]) if isinstance(chunk, dict) else None
-        if ahead_of is None or ahead_of.log_id != start.log_id:
-            self.log.info("No read-ahead from run %s starts at the watermark %s; reading", run_id, start.log_id)
+        run_id, task_id = str(pointer.get("run_id")), str(pointer.get("task_id"))
+        chunk = context["ti"].xcom_pull(task_ids=task_id, run_id=run_id)
+        if not isinstance(chunk, dict) or chunk.get("start") != start.log_id or chunk.get("limit") != limit:
+            self.log.info("The logs run %s read ahead do not fit this run; reading", run_id)
             return None
-        if chunk.get("limit") != limit:
-            self.log.info("The read-ahead from run %s was cut to another per-run cap; reading", run_id)
-            return None
-        return [LogEvent.from_raw(raw) for raw in chunk["events"]], Watermark.from_json(chunk["end"])
+        events = [LogEvent.from_raw(raw) for raw in chunk["events"]]
+        return events, Watermark.from_json(chunk["end"]), f"read ahead by run {run_id}"
 
     def _fetch(self, hook: Auth0Hook, start: Watermark | None, limit: int) -> tuple[list[LogEvent], Watermark | None]:
         """New events in log-id order, and the watermark just past them."""

@@ -8,16 +8,13 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException, DagRunTriggerException
 
-from auth0_provider.operators.audit_log import PREFETCHED_IN
-
 
 class Auth0DrainBacklogOperator(BaseOperator):
     """Trigger this DAG again now when the run stopped at its per-run cap with events still waiting.
 
     A busy hour or a day paused would otherwise drain at one capped run per 5-minute tick. The
     follow-up run is queued and starts when this one ends (``max_active_runs=1``), so runs never
-    overlap and each commits its own progress. The conf names this run, so the follow-up's fetch can
-    take what this run's prefetch task read ahead. Wire it after the commit with the default
+    overlap and each commits its own progress. Wire it after the commit with the default
     ``all_success`` rule: after a failed delivery there is no follow-up; the schedule retries.
 
     It raises the task SDK's DagRunTriggerException, exactly what TriggerDagRunOperator raises,
@@ -42,7 +39,7 @@ class Auth0DrainBacklogOperator(BaseOperator):
         raise DagRunTriggerException(
             trigger_dag_id=self.dag_id,
             dag_run_id=run_id,
-            conf={"drain_after": end, PREFETCHED_IN: context["run_id"]},
+            conf={"drain_after": end},
             logical_date=None,
             reset_dag_run=False,
             skip_when_already_exists=False,
