@@ -201,6 +201,16 @@ def test_a_read_ahead_after_a_failed_run_is_not_taken_and_nothing_is_lost(standi
     assert stored_watermark()["log_id"] == events[-1].log_id
 
 
+@pytest.mark.parametrize("pointer", ["not json", '["a list"]', '{"run_id": "nope", "task_id": "x", "start": "1"}'])
+def test_a_read_ahead_pointer_edited_by_hand_only_means_reading(standin, receiver, run_dag, pointer):
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(3)]
+    VariableModel.set(WATERMARK, json.dumps({"log_id": events[0].log_id, "date": None}))
+    VariableModel.set(f"{WATERMARK}_read_ahead", pointer.replace('"1"', f'"{events[0].log_id}"'))
+    dag_run = run_dag()
+    assert dag_run.state == "success", states(dag_run)
+    assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events[1:])
+
+
 def test_a_watermark_shadowed_by_the_environment_fails_clearly(standin, receiver, run_dag, monkeypatch, capfd):
     standin.add_event(api_event("post", "/api/v2/users"))
     monkeypatch.setenv("AIRFLOW_VAR_AUTH0_WEBHOOKS_WATERMARK", '{"log_id": "1"}')
