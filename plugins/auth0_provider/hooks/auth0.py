@@ -288,10 +288,22 @@ class Auth0Hook(BaseHook):
             return response
 
     def _note_rate_limit(self, response: requests.Response) -> None:
-        """Remember when the bucket refills if this request emptied it, so the next one needs no 429."""
-        if response.headers.get("x-ratelimit-remaining") == "0":
-            with contextlib.suppress(KeyError, ValueError):
-                self._not_before = float(response.headers["x-ratelimit-reset"])
+        """Remember when to send next if this request emptied the bucket, so the next one needs no 429.
+
+        ``x-ratelimit-reset`` is whole seconds, so the bucket is full somewhere in the second before
+        it; waiting for the reset itself leaves it full, refilling nothing, for up to that second
+        (about 8% of the Professional rate). A second earlier it already holds more than
+        ``limit * (1 - 1 / (reset - 1 - now))`` requests; when that is at least one, go then.
+        """
+        if response.headers.get("x-ratelimit-remaining") != "0":
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            reset = float(response.headers["x-ratelimit-reset"])
+            self._not_before = reset
+            limit = int(response.headers["x-ratelimit-limit"])
+            early = reset - 1 - self.clock()
+            if early > 0 and limit * (1 - 1 / early) >= 1:
+                self._not_before = reset - 1
 
     def _pace(self) -> None:
         wait = min(self._not_before - self.clock(), self.max_rate_limit_wait)

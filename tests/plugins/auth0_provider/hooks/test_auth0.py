@@ -120,6 +120,28 @@ def test_an_emptied_bucket_is_waited_out_before_the_next_request_not_after_a_429
         assert 1.5 <= time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize(
+    ("limit", "reset_in", "waited"),
+    [
+        (10, 7, 6),  # Professional: a second before the reset the bucket holds 8 or more; go then
+        (2, 2, 2),  # Free: a second early it may hold nothing; wait for the reset itself
+        (10, 1.5, 1.5),  # too close to the reset to tell
+    ],
+)
+def test_an_emptied_bucket_is_waited_out_to_the_second_before_its_reset_when_that_is_safe(
+    standin, connect, limit, reset_in, waited
+):
+    ids = add_events(standin, 3)
+    now = 1_800_000_000.0
+    first_page = f"[{standin.events[1].raw}]".encode()
+    headers = {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(now + reset_in)}
+    standin.inject("/api/v2/logs", 200, first_page, {"Content-Type": "application/json", **headers})
+    slept: list[float] = []
+    events = connect(standin, clock=lambda: now, sleep=slept.append).read_logs(ids[0], max_events=10)
+    assert [e.log_id for e in events] == ids[1:]
+    assert slept == [waited]
+
+
 def test_429_wait_is_bounded(standin, connect):
     ids = add_events(standin, 2)
     far_future = str(int(time.time()) + 3600)
