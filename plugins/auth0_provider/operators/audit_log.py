@@ -138,7 +138,11 @@ class Auth0AuditLogOperator(BaseOperator):
         if start is None or pointer is None or pointer.get("start") != start.log_id:
             return None
         run_id, task_id = str(pointer.get("run_id")), str(pointer.get("task_id"))
-        chunk = context["ti"].xcom_pull(task_ids=task_id, run_id=run_id)
+        try:
+            chunk = context["ti"].xcom_pull(task_ids=task_id, run_id=run_id)
+        except Exception:  # the run was cleaned up, say: reading again is always correct
+            self.log.warning("Could not get the logs run %s read ahead; reading", run_id, exc_info=True)
+            return None
         if not isinstance(chunk, dict) or chunk.get("start") != start.log_id or chunk.get("limit") != limit:
             self.log.info("The logs run %s read ahead do not fit this run; reading", run_id)
             return None
