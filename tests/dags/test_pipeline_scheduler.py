@@ -186,34 +186,39 @@ def test_a_stale_run_retried_later_never_moves_the_watermark_back(stack):
 
 
 def test_a_backlog_drains_in_back_to_back_runs_that_never_overlap(stack):
-    """12 events, 5 per run: one trigger, then the DAG keeps going by itself, not at the next tick."""
+    """12 events, 5 per run: one trigger, then the DAG keeps going by itself, not at the next tick.
+
+    A 5-minute tick may slip a scheduled run in anywhere; every assertion holds whichever runs do the work.
+    """
     events = [stack.standin.add_event(api_event("post", f"/api/v2/roles/rol_{i}")) for i in range(12)]
-    first = stack.trigger()
+    since = datetime.now(UTC)
+    stack.trigger()
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and stack.watermark() != events[-1].log_id:
         time.sleep(2)
     assert stack.watermark() == events[-1].log_id
     assert {e.log_id for e in events} <= set(stack.receiver.delivered_keys())
 
-    def runs_since_first() -> list[dict]:
+    def runs_since() -> list[dict]:
         runs = stack.api.call("GET", f"/dags/{DAG}/dagRuns?order_by=start_date&limit=100")["dag_runs"]
-        started = next(r["start_date"] for r in runs if r["dag_run_id"] == first)
-        return [r for r in runs if r["start_date"] and r["start_date"] >= started]
+        return [r for r in runs if r["start_date"] and datetime.fromisoformat(r["start_date"]) >= since]
 
-    for run in runs_since_first():
+    for run in runs_since():
         stack.wait(run["dag_run_id"])  # the last one is still skipping its drain_backlog
-    mine = runs_since_first()
-    assert [r["dag_run_id"].split("__")[0] for r in mine] == ["manual", "drain", "drain"]
+    mine = runs_since()
+    assert "drain" in {r["dag_run_id"].split("__")[0] for r in mine}  # follow-ups started themselves
     assert {r["state"] for r in mine} == {"success"}
     for earlier, later in itertools.pairwise(mine):
         assert later["start_date"] >= earlier["end_date"]  # max_active_runs=1 holds for follow-ups too
-        # each follow-up delivered what the run before it had read ahead, instead of reading again
-        assert f"read ahead by run {earlier['dag_run_id']}" in stack.task_log(later["dag_run_id"], "fetch_logs")
+    # events 6-10 and 11-12 were each read ahead by one run and delivered by the next without reading
+    fetch_logs = [stack.task_log(r["dag_run_id"], "fetch_logs") for r in mine]
+    assert sum("read ahead by run" in log for log in fetch_logs) == 2
     prefetch = [
         next(ti["state"] for ti in stack.task_instances(r["dag_run_id"]) if ti["task_id"] == "prefetch_next")
         for r in mine
     ]
-    assert prefetch == ["success", "success", "skipped"]  # the last run was caught up: nothing to read ahead
+    assert prefetch.count("success") == 2  # once caught up, there is nothing to read ahead
+    assert prefetch[-1] == "skipped"
 
 
 def test_a_retry_cleared_from_the_ui_ten_minutes_later_is_signed_afresh(stack):
@@ -226,13 +231,14 @@ def test_a_retry_cleared_from_the_ui_ten_minutes_later_is_signed_afresh(stack):
         assert stack.wait(run) == "failed"
     finally:
         stack.set_sender_clock(0)
-    (first,) = [d for d in stack.receiver.requests if d.key == event.log_id]
+    # a 5-minute tick may queue a scheduled run that sends the same event too: look at first and last
+    first = next(d for d in stack.receiver.requests if d.key == event.log_id)
     assert (first.status, first.verified) == (401, "Message timestamp too old")
     (failed,) = [ti for ti in stack.task_instances(run) if ti["state"] == "failed"]
 
     stack.clear_like_the_ui(run, "deliver", failed["map_index"])
-    assert stack.wait(run) == "success"
-    _, retry = [d for d in stack.receiver.requests if d.key == event.log_id]
+    assert stack.wait(run) == "success"  # the receiver took the cleared try: it was signed afresh
+    *_, retry = [d for d in stack.receiver.requests if d.key == event.log_id]
     assert (retry.status, retry.verified) == (200, "ok")
     assert int(retry.headers["webhook-timestamp"]) - int(first.headers["webhook-timestamp"]) >= 595
     assert retry.body == first.body
