@@ -201,6 +201,19 @@ def test_a_read_ahead_after_a_failed_run_is_not_taken_and_nothing_is_lost(standi
     assert stored_watermark()["log_id"] == events[-1].log_id
 
 
+def test_events_after_a_backlog_that_ended_exactly_at_a_chunk_are_delivered(standin, receiver, run_dag):
+    """The last chunk fills the cap, so its read-ahead finds nothing; that must not hold the next runs."""
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(20)]
+    run_dag(max_events=10)
+    caught_up = run_dag(max_events=10)
+    assert states(caught_up)["prefetch_next[-1]"] == "skipped"  # it read nothing after event 20
+    later = standin.add_event(api_event("post", "/api/v2/users/auth0|later"))
+    for _ in range(2):
+        assert run_dag(max_events=10).state == "success"
+    assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in [*events, later])
+    assert stored_watermark()["log_id"] == later.log_id
+
+
 @pytest.mark.parametrize("pointer", ["not json", '["a list"]', '{"run_id": "nope", "task_id": "x", "start": "1"}'])
 def test_a_read_ahead_pointer_edited_by_hand_only_means_reading(standin, receiver, run_dag, pointer):
     events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(3)]

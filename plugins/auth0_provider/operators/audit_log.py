@@ -132,7 +132,8 @@ class Auth0AuditLogOperator(BaseOperator):
 
         Anything else (nothing read ahead, the run that read ahead failed to commit, the watermark
         was moved, another cap) is ignored and read afresh: taking a chunk that does not start at the
-        watermark would skip or repeat events.
+        watermark would skip or repeat events. Logs are never changed once written, so a chunk read
+        minutes ago is still exact; whatever came after it is read by the run after.
         """
         pointer = store.read_ahead()
         if start is None or pointer is None or pointer.get("start") != start.log_id:
@@ -145,6 +146,8 @@ class Auth0AuditLogOperator(BaseOperator):
             return None
         if not isinstance(chunk, dict) or chunk.get("start") != start.log_id or chunk.get("limit") != limit:
             self.log.info("The logs run %s read ahead do not fit this run; reading", run_id)
+            return None
+        if not chunk.get("events"):  # taking an empty chunk would not move on: every run would take it again
             return None
         events = [LogEvent.from_raw(raw) for raw in chunk["events"]]
         return events, Watermark.from_json(chunk["end"]), f"read ahead by run {run_id}"

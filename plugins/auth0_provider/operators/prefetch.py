@@ -64,7 +64,9 @@ class Auth0PrefetchOperator(BaseOperator):
             raise AirflowSkipException("Read-ahead failed; the follow-up run reads these logs itself") from None
         finally:
             hook.close()
-        end = Watermark(events[-1].log_id, events[-1].date) if events else start
+        if not events:
+            raise AirflowSkipException(f"Nothing was waiting after {start.log_id} after all")
+        end = Watermark(events[-1].log_id, events[-1].date)
         self.log.info(
             "Read %d events ahead after %s (up to %s) in %d Auth0 requests, for the follow-up run",
             len(events),
