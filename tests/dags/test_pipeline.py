@@ -165,6 +165,17 @@ def test_a_backlog_larger_than_one_run_drains_over_runs_without_loss(standin, re
     assert stored_watermark()["log_id"] == events[-1].log_id
 
 
+def test_a_caught_up_run_skips_the_read_ahead_without_starting_it(standin, receiver, run_dag):
+    standin.add_event(api_event("post", "/api/v2/users"))
+    dag_run = run_dag()
+    assert dag_run.state == "success"
+    tis = {ti.task_id: ti for ti in dag_run.get_task_instances() if ti.map_index == -1}
+    assert tis["prefetch_next"].state == "skipped"
+    assert (tis["prefetch_next"].try_number, tis["prefetch_next"].pid) == (0, None)  # it never ran
+    assert tis["drain_backlog"].state == "skipped"  # it ran: as a leaf after the commit it fails the run
+    # when a delivery fails (upstream_failed), which a skip decided up front would hide
+
+
 def test_the_next_run_delivers_the_read_ahead_without_reading_again(standin, receiver, run_dag):
     events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
     first = run_dag(max_events=10)

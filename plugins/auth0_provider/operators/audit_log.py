@@ -8,6 +8,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import BaseOperator
+from airflow.sdk.bases.skipmixin import XCOM_SKIPMIXIN_KEY, XCOM_SKIPMIXIN_SKIPPED, SkipMixin
 
 from auth0_provider.events import LogEvent
 from auth0_provider.filters import EventFilter
@@ -50,7 +51,7 @@ def batch_id(events: Sequence[LogEvent]) -> str:
     return f"batch_{digest[:40]}"
 
 
-class Auth0AuditLogOperator(BaseOperator):
+class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     """Fetch the log events written after the watermark and keep the ones the user asked for.
 
     Returns the list of deliveries for the mapped webhook task, and pushes under the XCom key
@@ -66,6 +67,7 @@ class Auth0AuditLogOperator(BaseOperator):
 
     template_fields = ()
     ui_color = "#eb5424"
+    inherits_from_skipmixin = True  # lets the scheduler skip the backlog-only tasks without running them
 
     def __init__(
         self,
@@ -110,6 +112,8 @@ class Auth0AuditLogOperator(BaseOperator):
             key=CHECKPOINT_XCOM_KEY,
             value={"start": start and start.to_json(), "end": end and end.to_json(), "backlog": backlog},
         )
+        if not backlog:
+            self._skip_backlog_tasks(context)
         batches = [matched[i : i + self.batch_size] for i in range(0, len(matched), self.batch_size)]
         self.log.info(
             "Fetched %d, matched %d in %d deliveries; watermark %s -> %s; lag %s; %s%s",
@@ -124,6 +128,20 @@ class Auth0AuditLogOperator(BaseOperator):
         )
         batched = self.batch_size > 1
         return [delivery_request(batch, self.payload_format, batched=batched) for batch in batches]
+
+    def _skip_backlog_tasks(self, context: Any) -> None:
+        """Mark the downstream tasks that only work on a backlog (``only_with_backlog``) as skipped.
+
+        Done the way ShortCircuitOperator does it, through the XCom the scheduler's
+        NotPreviouslySkippedDep reads, so they are skipped without a task instance ever starting:
+        in a 5-minute run that is caught up, starting them would cost more than what they do. Only
+        for tasks off the run's failure path: a leaf skipped this early could no longer turn
+        ``upstream_failed``, and the run would end "success" after a failed delivery.
+        """
+        relatives = self.get_direct_relatives(upstream=False)
+        skipped = sorted(t.task_id for t in relatives if getattr(t, "only_with_backlog", False))
+        if skipped:
+            context["ti"].xcom_push(key=XCOM_SKIPMIXIN_KEY, value={XCOM_SKIPMIXIN_SKIPPED: skipped})
 
     def _take_read_ahead(
         self, context: Any, store: WatermarkStore, start: Watermark | None, limit: int

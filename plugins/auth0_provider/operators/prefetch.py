@@ -30,6 +30,7 @@ class Auth0PrefetchOperator(BaseOperator):
     """
 
     template_fields = ("checkpoint",)
+    only_with_backlog = True  # a fetch task that is caught up has it skipped before it starts
     ui_color = "#f6b9a3"
 
     def __init__(
