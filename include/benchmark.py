@@ -123,10 +123,17 @@ class Airflow:
                 self.api = local_airflow.AirflowApi(base, local_airflow.admin_password(self.home))
                 for dag_id in (DAG, FLOOR_DAG):
                     self.api.wait_for_dag(dag_id, 180)
-                    self.api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+                    local_airflow.wait_until(lambda d=dag_id: self._unpaused(d), 60, f"{dag_id} unpaused", every=2)
                 yield self.api
             finally:
                 local_airflow.stop(self.processes)
+
+    def _unpaused(self, dag_id: str) -> bool:
+        try:
+            self.api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        except RuntimeError:  # SQLite can be busy for a moment while Airflow starts: try again
+            return False
+        return True
 
     def set_watermark(self, log_id: str) -> None:
         variable = {"key": WATERMARK, "value": json.dumps({"log_id": log_id, "date": None})}
