@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from auth0_provider.events import log_id_key
+from auth0_provider.events import LogEvent, log_id_key
 
 DEFAULT_VARIABLE = "auth0_webhooks_watermark"
 
@@ -30,6 +30,11 @@ class Watermark:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def at(cls, event: LogEvent) -> Watermark:
+        """The watermark just past ``event``."""
+        return cls(event.log_id, event.date)
 
     @classmethod
     def from_json(cls, value: Any) -> Watermark | None:

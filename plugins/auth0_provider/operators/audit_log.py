@@ -180,7 +180,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             if newest is None:
                 return [], None
             self.log.info("No watermark yet: starting now, after log %s", newest.log_id)
-            return [], Watermark(newest.log_id, newest.date)
+            return [], Watermark.at(newest)
         elif self.start_from == "oldest":
             oldest = hook.edge_log(newest=False)
             if oldest is None:
@@ -195,8 +195,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         events += hook.read_logs(checkpoint, limit - len(events))
         if not events:
             return [], start
-        last = events[-1]
-        return events, Watermark(last.log_id, last.date)
+        return events, Watermark.at(events[-1])
 
 
 def _lag(end: Watermark | None) -> str:

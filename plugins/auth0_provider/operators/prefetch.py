@@ -67,7 +67,7 @@ class Auth0PrefetchOperator(BaseOperator):
             hook.close()
         if not events:
             raise AirflowSkipException(f"Nothing was waiting after {start.log_id} after all")
-        end = Watermark(events[-1].log_id, events[-1].date)
+        end = Watermark.at(events[-1])
         self.log.info(
             "Read %d events ahead after %s (up to %s) in %d Auth0 requests, for the follow-up run",
             len(events),
