@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from parse_timing import HTTP_PROVIDER, median_parse_seconds
 from tests.conftest import REPO
 
 
@@ -63,24 +61,6 @@ def test_invalid_setting_fails_the_import_naming_it(monkeypatch, name, value, al
     assert allowed in error
 
 
-def median_parse_seconds(preimport: str) -> float:
-    """Median of 3 DagBag parses of dags/, each in a fresh interpreter that first imports ``preimport``."""
-    code = (
-        f"import time, {preimport}\n"
-        "from airflow.dag_processing.dagbag import DagBag\n"
-        f"t = time.perf_counter(); bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
-        "assert not bag.import_errors, bag.import_errors\n"
-        "print(time.perf_counter() - t)\n"
-    )
-    runs = [
-        float(
-            subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()[-1]
-        )
-        for _ in range(3)
-    ]
-    return sorted(runs)[1]
-
-
 def test_dag_file_is_cheap_to_parse():
     """Airflow re-parses the file for every task: time a cold parse in a fresh interpreter."""
     assert median_parse_seconds("airflow.sdk") < 0.5
@@ -89,4 +69,4 @@ def test_dag_file_is_cheap_to_parse():
 def test_our_code_adds_little_to_the_parse():
     """With Airflow and the HTTP provider already imported (the dag-processor pre-imports what a DAG
     file imports), what is left is our modules and the DAG itself: 19 ms when measured."""
-    assert median_parse_seconds("airflow.sdk, airflow.providers.http.operators.http") < 0.1
+    assert median_parse_seconds(f"airflow.sdk, {HTTP_PROVIDER}") < 0.1
