@@ -60,7 +60,10 @@ class Results:
     repeats: int = 0
     seconds: dict[str, list[float]] = field(default_factory=dict)  # scenario -> durations
     tokens_per_day: float = 0.0
-    parse_seconds: dict[str, float] = field(default_factory=dict)  # "cold", "ours" (HTTP provider pre-imported)
+    # "dag_processor": Airflow's own last_parse_duration; "cold": a fresh interpreter, as a task process;
+    # "ours": the same with the HTTP provider already imported
+    parse_seconds: dict[str, float] = field(default_factory=dict)
+    parse_samples: list[float] = field(default_factory=list)  # last_parse_duration, once per BATCH_SIZE=1 round
     simulated_days: int = 0
     drain: dict[str, float] = field(default_factory=dict)
 
@@ -379,10 +382,16 @@ def write_report(results: Results) -> None:
         "",
         "## DAG parse",
         "",
-        "Every task instance parses the DAG file again in a fresh process. Median of 5 cold parses "
-        "(`DagBag` of `dags/`, fresh interpreter with `airflow.sdk` imported): "
-        f"**{parse['cold']:.3f} s** (target: under 0.2 s). With the HTTP provider already imported, what is "
-        f"left is our modules and the DAG itself: {parse['ours']:.3f} s.",
+        "Airflow's own figure, the dag-processor's `last_parse_duration` for the DAG (median of "
+        f"{len(results.parse_samples)}, one per BATCH_SIZE=1 round): **{parse['dag_processor']:.3f} s** "
+        "(target: under 0.2 s). The DAG file names the HTTP provider, so the dag-processor imports it once "
+        "ahead of every parse.",
+        "",
+        "A task instance parses the file again in a fresh process and imports everything itself. Median "
+        "of 5 such parses (`DagBag` of `dags/`, fresh interpreter with `airflow.sdk` imported): "
+        f"{parse['cold']:.3f} s. With the HTTP provider (aiohttp, requests) already imported: "
+        f"{parse['ours']:.3f} s, which is our modules and the DAG itself; the rest is the provider, "
+        "which every HttpOperator task imports.",
         "",
         "## Backlog drain under Auth0 Professional read limits",
         "",
@@ -484,11 +493,13 @@ def main() -> int:
                             results.seconds.setdefault("floor http", []).append(
                                 floor_once(airflow, args.events, (parse_timing.HTTP_PROVIDER,))
                             )
+                            results.parse_samples.append(airflow.api.call("GET", f"/dags/{DAG}")["last_parse_duration"])
                 print(f"batch {b}: {results.seconds[f'batch {b}']}", flush=True)
             print(f"floors: {results.seconds['floor']}, {results.seconds['floor http']}", flush=True)
             print(f"script: {results.seconds['script']}", flush=True)
             print(f"tokens per day: {results.tokens_per_day}", flush=True)
             results.parse_seconds = {
+                "dag_processor": statistics.median(results.parse_samples),
                 "cold": parse_timing.median_parse_seconds(runs=5),
                 "ours": parse_timing.median_parse_seconds(f"airflow.sdk, {parse_timing.HTTP_PROVIDER}", runs=5),
             }
