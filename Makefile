@@ -33,7 +33,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 # Throughput and backlog drain on a real Airflow; rewrites docs/benchmarks.md and docs/benchmarks.png.
-# About 30 minutes; the 100,000-event drain alone is bounded below by the read limit (10 minutes).
+# About 22 minutes; the 100,000-event drain alone is bounded below by the read limit (10 minutes).
 bench: $(BENCH)
 	$(PY) include/benchmark.py
 
