@@ -4,7 +4,9 @@ fetch_logs reads the logs written after the watermark and keeps the wanted ones;
 (one, or AUTH0_WEBHOOKS_BATCH_SIZE per request) to the `auth0_webhook` connection, at most
 AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time; commit_watermark moves the watermark only when no delivery
 failed; drain_backlog starts the next run at once if the run stopped at its cap, and prefetch_next
-reads that run's logs meanwhile, in parallel with the deliveries. Settings: README.md.
+reads that run's logs meanwhile, in parallel with the deliveries. A backfill run, or a run
+triggered with replay_from/replay_to, re-sends the events dated in its window and leaves the
+watermark alone. Settings: README.md.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import timedelta
 # parsing_pre_import_modules only looks at the DAG file's own ``airflow.`` imports.
 import airflow.providers.http.operators.http  # noqa: F401
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TriggerRule
 
 from auth0_provider.operators.audit_log import CHECKPOINT_XCOM_KEY, Auth0AuditLogOperator
 from auth0_provider.operators.drain import Auth0DrainBacklogOperator
@@ -38,6 +40,13 @@ with DAG(
     default_args={"owner": "auth0-webhooks"},
     tags=["auth0", "webhooks"],
     doc_md=__doc__,
+    params={
+        name: Param(None, type=["null", "string"], format="date-time", description=text)
+        for name, text in (
+            ("replay_from", "Replay: re-send the events dated from this time (leave empty for a normal run)"),
+            ("replay_to", "Replay: ... up to this time, excluded. The watermark is not touched."),
+        )
+    },
 ):
     fetch = Auth0AuditLogOperator(
         task_id="fetch_logs",
@@ -46,6 +55,7 @@ with DAG(
         start_from=settings.start_from,
         payload_format=settings.payload,
         batch_size=settings.batch_size,
+        on_gap=settings.on_gap,
         retries=2,
         retry_delay=timedelta(seconds=30),
     )

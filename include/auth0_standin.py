@@ -1,7 +1,8 @@
 """A local stand-in for an Auth0 tenant: the token endpoint and the Logs API, on 127.0.0.1.
 
 It follows the documented behaviour that matters to a poller: client-credentials tokens that
-expire, checkpoint paging (``from``/``take``, log-id order, at most 100), search mode sorted by date,
+expire, checkpoint paging (``from``/``take``, log-id order, at most 100), search mode sorted by date
+and filtered by a ``q=date:[A TO B}`` range, retention (``forget_before``: older logs are gone),
 the ``read:logs`` scope (403 without it), a token-bucket rate limit with ``x-ratelimit-*`` headers
 and 429s. Events are served as the exact JSON text they were stored with. ``ActivityGenerator``
 writes new events continuously, shaped like the real ones in ``include/fixtures``.
@@ -18,6 +19,7 @@ import itertools
 import json
 import math
 import random
+import re
 import secrets
 import threading
 import time
@@ -34,6 +36,8 @@ from loopback_server import LoopbackServer, serve_until_interrupted
 FIXTURES = Path(__file__).parent / "fixtures" / "auth0-log-events.jsonl"
 MAX_TAKE = 100
 MAX_SEARCH_RESULTS = 1000
+# The one Lucene query the stand-in understands: a date range, each bound inclusive [ ] or exclusive { }.
+_DATE_RANGE = re.compile(r"^date:([\[{])(\S+) TO (\S+)([\]}])$")
 
 
 def load_fixture_lines() -> list[str]:
@@ -167,6 +171,14 @@ class Auth0StandIn(LoopbackServer):
             self.add_raw(line)
         return len(lines)
 
+    def forget_before(self, moment: datetime) -> int:
+        """Retention: drop every log dated before ``moment``, as Auth0 does after 1 to 30 days."""
+        cutoff = iso_ms(moment)
+        with self._lock:
+            kept = [e for e in self._events if e.date >= cutoff]
+            dropped, self._events = len(self._events) - len(kept), kept
+        return dropped
+
     @property
     def events(self) -> list[StoredEvent]:
         with self._lock:
@@ -249,6 +261,15 @@ class Auth0StandIn(LoopbackServer):
                 )
                 return 200, self._events[start : start + take]
         events = self.events
+        if params.get("q"):
+            matches = _date_range(params["q"])
+            if matches is None:
+                return 400, {
+                    "statusCode": 400,
+                    "error": "Bad Request",
+                    "message": f"The stand-in only understands q=date:[A TO B]; got {params['q']!r}",
+                }
+            events = [e for e in events if matches(e.date)]
         per_page = _bounded_int(params.get("per_page"), 50, 1, MAX_TAKE)
         page = _bounded_int(params.get("page"), 0, 0, 10_000)
         if (page + 1) * per_page > MAX_SEARCH_RESULTS:
@@ -261,6 +282,28 @@ class Auth0StandIn(LoopbackServer):
         descending = params.get("sort", "date:-1") == "date:-1"
         ordered = sorted(events, key=lambda e: (e.date, log_id_key(e.log_id)), reverse=descending)
         return 200, ordered[page * per_page : (page + 1) * per_page]
+
+
+def _date_range(query: str) -> Any:
+    """A predicate on an event's ISO date for ``date:[A TO B}``; ``*`` leaves a side open."""
+    found = _DATE_RANGE.match(query.strip())
+    if not found:
+        return None
+    opening, low, high, closing = found.groups()
+    low, high = (None if b == "*" else _iso_ms_text(b) for b in (low, high))
+
+    def matches(date: str) -> bool:
+        if low is not None and (date < low or (opening == "{" and date == low)):
+            return False
+        return high is None or date < high or (closing == "]" and date == high)
+
+    return matches
+
+
+def _iso_ms_text(bound: str) -> str:
+    """A bound as the events' own date text (``2024-01-01T10:00:00.000Z``) so strings compare."""
+    moment = datetime.fromisoformat(bound.replace("Z", "+00:00"))
+    return iso_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def _bounded_int(value: str | None, default: int, low: int, high: int) -> int:

@@ -86,6 +86,13 @@ class WebhookReceiver(LoopbackServer):
         with self._lock:
             return [d.key for d in self.deliveries]
 
+    def delivered_log_ids(self) -> list[str]:
+        """The log id of every event accepted, one per event whether it came alone or in a batch."""
+        with self._lock:
+            bodies = [d.json() for d in self.deliveries]
+        events = [event for body in bodies for event in (body if isinstance(body, list) else [body])]
+        return [event["log_id"] for event in events]
+
     def reset(self) -> None:
         with self._lock:
             self.deliveries.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from json.decoder import scanstring
 from typing import Any
@@ -19,6 +20,17 @@ _WHITESPACE = " \t\n\r"
 
 class MalformedLogPage(ValueError):
     """Auth0 answered with something that is not a JSON array of log events."""
+
+
+def parse_date(value: Any) -> datetime | None:
+    """An ISO 8601 time as Auth0 writes it (``2024-01-01T10:00:00.000Z``) as an aware datetime, or None.
+
+    A time without an offset is taken as UTC, the zone Auth0 dates are in."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,11 @@ class LogEvent:
     def date(self) -> str | None:
         value = self.data.get("date")
         return value if isinstance(value, str) else None
+
+    @cached_property
+    def moment(self) -> datetime | None:
+        """``date`` as an aware datetime, or None when it is missing or not ISO 8601."""
+        return parse_date(self.date)
 
     @property
     def type(self) -> str | None:

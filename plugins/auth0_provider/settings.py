@@ -16,6 +16,7 @@ from auth0_provider.payloads import PAYLOAD_FORMATS
 
 PREFIX = "AUTH0_WEBHOOKS_"
 START_FROM_KEYWORDS = ("oldest", "now")
+ON_GAP_CHOICES = ("fail", "continue")
 _LOG_ID = re.compile(r"^[0-9A-Za-z]{16,64}$")
 _ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_\-/]*$")
 MAX_CONCURRENT_CALLS = 100
@@ -38,6 +39,7 @@ class Settings:
     delivery_retries: int = 3
     payload: str = "event"
     batch_size: int = 1
+    on_gap: str = "fail"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +70,7 @@ class Settings:
             ),
             payload=_payload(raw("PAYLOAD"), defaults.payload),
             batch_size=_int_in_range("BATCH_SIZE", raw("BATCH_SIZE"), defaults.batch_size, 1, MAX_BATCH_SIZE),
+            on_gap=_on_gap(raw("ON_GAP"), defaults.on_gap),
         )
 
 
@@ -143,4 +146,16 @@ def _payload(value: str | None, default: str) -> str:
         f"{PREFIX}PAYLOAD: {value!r} is not allowed. Use 'event' (the Auth0 log event as returned, the "
         "default), 'legacy' ({date, request, response}, as the old auth0-webhooks sent) or 'log_stream' "
         '([{"log_id", "data"}], as Auth0 Log Streams send).'
+    )
+
+
+def _on_gap(value: str | None, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if value.lower() in ON_GAP_CHOICES:
+        return value.lower()
+    raise SettingsError(
+        f"{PREFIX}ON_GAP: {value!r} is not allowed. Use 'fail' (the default: a run that finds logs lost to "
+        "Auth0's retention fails and says so) or 'continue' (accept the gap, say so in the run's log, and go "
+        "on from the oldest log Auth0 still keeps)."
     )

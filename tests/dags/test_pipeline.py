@@ -7,46 +7,11 @@ import json
 
 import pytest
 import requests
-from airflow.dag_processing.dagbag import DagBag
 from airflow.models.variable import Variable as VariableModel
 
 from auth0_standin import load_fixture_lines
-from tests.conftest import REPO
+from tests.dags.conftest import WATERMARK, states, stored_watermark
 from tests.support import api_event, expected_body, fixture_event
-
-WATERMARK = "auth0_webhooks_watermark"
-
-
-def stored_watermark() -> dict | None:
-    raw = VariableModel.get(WATERMARK, default_var=None)
-    return json.loads(raw) if raw else None
-
-
-@pytest.fixture
-def run_dag(airflow_db, standin, receiver, monkeypatch):
-    """Run the DAG once, as the scheduler would, with these AUTH0_WEBHOOKS_* settings."""
-    for key in (WATERMARK, f"{WATERMARK}_read_ahead", "auth0_access_token__auth0_default"):
-        VariableModel.delete(key)
-    monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", standin.connection_uri())
-    monkeypatch.setenv("AIRFLOW_CONN_AUTH0_WEBHOOK", receiver.connection_uri())
-    monkeypatch.setenv("AUTH0_WEBHOOKS_DELIVERY_RETRIES", "0")
-
-    def run(max_events: int | None = None, **settings: str):
-        for name, value in settings.items():
-            monkeypatch.setenv(f"AUTH0_WEBHOOKS_{name.upper()}", value)
-        bag = DagBag(dag_folder=str(REPO / "dags"))
-        assert bag.import_errors == {}
-        dag = bag.dags["auth0_webhooks"]
-        if max_events is not None:
-            for task_id in ("fetch_logs", "prefetch_next"):
-                dag.get_task(task_id).max_events = max_events
-        return dag.test()
-
-    return run
-
-
-def states(dag_run) -> dict[str, str]:
-    return {f"{ti.task_id}[{ti.map_index}]": ti.state for ti in dag_run.get_task_instances()}
 
 
 def test_matching_events_arrive_byte_for_byte_and_nothing_else(standin, receiver, run_dag):

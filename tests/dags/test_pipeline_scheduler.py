@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import secrets
 import sqlite3
 import time
@@ -20,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-import local_airflow
 from auth0_standin import Auth0StandIn
+from tests.airflow_stack import DAG, Stack, airflow_stack
 from tests.support import api_event
 from webhook_receiver import WebhookReceiver
 
-DAG = "auth0_webhooks"
 pytestmark = pytest.mark.scheduler
 
 
@@ -37,93 +35,27 @@ OLD_SECRET, NEW_SECRET = ("whsec_" + base64.b64encode(key).decode() for key in S
 SENDER_CLOCK = Path(__file__).resolve().parents[1] / "sender_clock"
 
 
-class Stack:
-    def __init__(
-        self, home: Path, api: local_airflow.AirflowApi, standin: Auth0StandIn, receiver: WebhookReceiver
-    ) -> None:
-        self.home, self.api, self.standin, self.receiver = home, api, standin, receiver
-
-    def set_sender_clock(self, offset_seconds: float) -> None:
-        """Move the clock the Airflow workers sign with (see tests/sender_clock/sitecustomize.py)."""
-        (self.home / "clock_offset").write_text(str(offset_seconds))
-
-    def trigger(self) -> str:
-        run = self.api.call("POST", f"/dags/{DAG}/dagRuns", json={"logical_date": datetime.now(UTC).isoformat()})
-        return run["dag_run_id"]
-
-    def wait(self, run_id: str, timeout: float = 240) -> str:
-        return self.api.wait_for_run(DAG, run_id, timeout, every=2)
-
-    def task_instances(self, run_id: str) -> list[dict]:
-        return self.api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
-
-    def watermark(self) -> str | None:
-        return self.api.watermark()
-
-    def task_log(self, run_id: str, task_id: str) -> str:
-        """The task's log file as the worker wrote it (first attempt)."""
-        (path,) = (self.home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}").glob(
-            "attempt=1.log"
-        )
-        return path.read_text()
-
-    def clear_like_the_ui(self, run_id: str, task_id: str, map_index: int) -> None:
-        """What the UI's "Clear" on one failed mapped instance does, downstream included."""
-        self.api.call(
-            "POST",
-            f"/dags/{DAG}/clearTaskInstances",
-            json={
-                "dag_run_id": run_id,
-                "task_ids": [[task_id, map_index]],
-                "only_failed": True,
-                "include_downstream": True,
-                "dry_run": False,
-            },
-        )
-
-
-def create_connection(api: local_airflow.AirflowApi, conn_id: str, uri: str) -> None:
-    """What saving the connection form in the UI does."""
-    conn = json.loads(uri)
-    if "extra" in conn:
-        conn["extra"] = json.dumps(conn["extra"])
-    api.call("POST", "/connections", json={"connection_id": conn_id, **conn})
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
     home: Path = tmp_path_factory.mktemp("airflow-home")
-    port = local_airflow.free_port()
     with Auth0StandIn(client_secret=CLIENT_SECRET) as standin, WebhookReceiver(secret=NEW_SECRET) as receiver:
         receiver.echo_on_error = True  # error bodies quote our Authorization header back
-        env = local_airflow.airflow_env(
-            home,
-            port,
-            {
-                "AUTH0_WEBHOOKS_CONCURRENT_CALLS": "2",
-                "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0",
-                "AIRFLOW__CORE__MAX_MAP_LENGTH": "5",  # so a backlog needs follow-up runs
-                "PYTHONPATH": str(SENDER_CLOCK),
-                "AUTH0_TEST_CLOCK_FILE": str(home / "clock_offset"),
-            },
-        )
-        local_airflow.migrate(env)
-        processes = []
-        with open(home / "components.log", "w") as log:
-            try:
-                for args in (["api-server"], ["scheduler", "--skip-serve-logs"], ["dag-processor"]):
-                    processes.append(local_airflow.start(args, env, log))
-                base_url = f"http://127.0.0.1:{port}"
-                local_airflow.wait_for(f"{base_url}/api/v2/monitor/health", 180, processes)
-                api = local_airflow.AirflowApi(base_url, local_airflow.admin_password(home))
-                api.wait_for_dag(DAG, 120)
-                create_connection(api, "auth0_default", standin.connection_uri())
-                webhook = receiver.connection_uri(Authorization=AUTHORIZATION)
-                # mid-rotation: the receiver knows only the new key, we sign with both
-                create_connection(api, "auth0_webhook", webhook.replace(NEW_SECRET, f"{OLD_SECRET} {NEW_SECRET}"))
-                yield Stack(home, api, standin, receiver)
-            finally:
-                local_airflow.stop(processes)
+        settings = {
+            "AUTH0_WEBHOOKS_CONCURRENT_CALLS": "2",
+            "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0",
+            "AIRFLOW__CORE__MAX_MAP_LENGTH": "5",  # so a backlog needs follow-up runs
+            "PYTHONPATH": str(SENDER_CLOCK),
+            "AUTH0_TEST_CLOCK_FILE": str(home / "clock_offset"),
+        }
+        # mid-rotation: the receiver knows only the new key, we sign with both
+        webhook = receiver.connection_uri(Authorization=AUTHORIZATION).replace(NEW_SECRET, f"{OLD_SECRET} {NEW_SECRET}")
+        with airflow_stack(home, standin, receiver, settings, webhook) as stack:
+            yield stack
+
+
+def set_sender_clock(stack: Stack, offset_seconds: float) -> None:
+    """Move the clock the Airflow workers sign with (see tests/sender_clock/sitecustomize.py)."""
+    (stack.home / "clock_offset").write_text(str(offset_seconds))
 
 
 def test_concurrency_limit_holds(stack):
@@ -225,12 +157,12 @@ def test_a_retry_cleared_from_the_ui_ten_minutes_later_is_signed_afresh(stack):
     """The first try is stamped 10 minutes in the past (the sender's clock is moved, not waited for);
     the receiver's 5-minute tolerance refuses it. Cleared "now", the retry must carry a new timestamp."""
     event = stack.standin.add_event(api_event("post", "/api/v2/users/auth0|late"))
-    stack.set_sender_clock(-600)
+    set_sender_clock(stack, -600)
     try:
         run = stack.trigger()
         assert stack.wait(run) == "failed"
     finally:
-        stack.set_sender_clock(0)
+        set_sender_clock(stack, 0)
     # a 5-minute tick may queue a scheduled run that sends the same event too: look at first and last
     first = next(d for d in stack.receiver.requests if d.key == event.log_id)
     assert (first.status, first.verified) == (401, "Message timestamp too old")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import requests
 
 from auth0_standin import Auth0StandIn, RateLimit
@@ -44,3 +46,32 @@ def test_tokens_are_checked_and_rate_limit_headers_sent():
         assert limited.status_code == 429
         assert int(limited.headers["x-ratelimit-reset"]) > 0
         assert limited.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_search_mode_filters_by_a_date_range_with_inclusive_and_exclusive_bounds(standin):
+    start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    ids = [
+        standin.add_event(api_event("post", "/api/v2/users"), moment=start + timedelta(minutes=m)).log_id
+        for m in range(4)
+    ]
+    auth = {"Authorization": f"Bearer {token(standin)}"}
+
+    def search(q: str) -> list[str]:
+        answer = requests.get(f"{standin.base_url}/api/v2/logs", params={"q": q, "sort": "date:1"}, headers=auth)
+        assert answer.status_code == 200
+        return [e["log_id"] for e in answer.json()]
+
+    assert search("date:[2026-11-24T10:01:00.000Z TO 2026-11-24T10:03:00.000Z}") == ids[1:3]
+    assert search("date:{2026-11-24T10:01:00.000Z TO 2026-11-24T10:03:00.000Z]") == ids[2:4]
+    assert search("date:[2026-11-24T10:02:00Z TO *]") == ids[2:]
+    bad = requests.get(f"{standin.base_url}/api/v2/logs", params={"q": "type:sapi"}, headers=auth)
+    assert bad.status_code == 400
+
+
+def test_retention_forgets_old_logs(standin):
+    now = datetime.now(UTC)
+    old, new = (standin.add_event(api_event("post", "/api/v2/users"), moment=now - timedelta(days=d)) for d in (3, 0))
+    assert standin.forget_before(now - timedelta(days=2)) == 1
+    auth = {"Authorization": f"Bearer {token(standin)}"}
+    assert requests.get(f"{standin.base_url}/api/v2/logs/{old.log_id}", headers=auth).status_code == 404
+    assert requests.get(f"{standin.base_url}/api/v2/logs/{new.log_id}", headers=auth).status_code == 200

@@ -7,8 +7,9 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -177,11 +178,14 @@ class Auth0Hook(BaseHook):
 
     # -- Logs API ---------------------------------------------------------------------------
 
-    def read_logs(self, after_log_id: str, max_events: int) -> list[LogEvent]:
+    def read_logs(
+        self, after_log_id: str, max_events: int, *, stop: Callable[[LogEvent], bool] | None = None
+    ) -> list[LogEvent]:
         """Events newer than ``after_log_id`` in log-id order (checkpoint mode), at most ``max_events``.
 
-        Pages until Auth0 returns an empty page or the cap is reached. Duplicates across pages and
-        events at or before the checkpoint are dropped.
+        Pages until Auth0 returns an empty page, the cap is reached, or a page holds an event for
+        which ``stop`` is true (a replay past its window). Duplicates across pages and events at or
+        before the checkpoint are dropped.
         """
         events: dict[str, LogEvent] = {}
         cursor = after_log_id
@@ -198,21 +202,30 @@ class Auth0Hook(BaseHook):
             if log_id_key(newest) <= log_id_key(cursor):
                 break  # no progress: stop rather than read the same page forever
             cursor = newest
+            if stop is not None and any(stop(event) for event in page):
+                break
         ordered = sorted(events.values(), key=lambda event: log_id_key(event.log_id))
         return ordered[:max_events]
 
-    def edge_log(self, *, newest: bool) -> LogEvent | None:
-        """The newest or oldest log the tenant still keeps.
+    def edge_log(self, *, newest: bool, dated: tuple[datetime, datetime] | None = None) -> LogEvent | None:
+        """The newest or oldest log the tenant still keeps, or of those dated in ``[from, to)``.
 
         Search mode sorts by date, but checkpoints go by log id, and the two orders differ by a few
         seconds. So take a page of the oldest (newest) dates and start from its lowest (highest) log
         id: a checkpoint from there misses nothing and skips nothing older.
         """
-        page = self._get_logs({"sort": "date:-1" if newest else "date:1", "per_page": PAGE_SIZE, "page": 0})
+        params: dict[str, Any] = {"sort": "date:-1" if newest else "date:1", "per_page": PAGE_SIZE, "page": 0}
+        if dated is not None:
+            params["q"] = f"date:[{_lucene_time(dated[0])} TO {_lucene_time(dated[1])}}}"
+        page = self._get_logs(params)
         if not page:
             return None
         pick = max if newest else min
         return pick(page, key=lambda event: log_id_key(event.log_id))
+
+    def log_exists(self, log_id: str) -> bool:
+        """Whether Auth0 still keeps this log (``GET /api/v2/logs/{id}``; 404 once retention dropped it)."""
+        return self._authorized_get(f"/api/v2/logs/{quote(log_id, safe='')}", {}, missing_ok=True) is not None
 
     def _get_logs(self, params: dict[str, Any]) -> list[LogEvent]:
         response = self._authorized_get("/api/v2/logs", params)
@@ -222,7 +235,9 @@ class Auth0Hook(BaseHook):
             content_type = response.headers.get("Content-Type", "no content type")
             raise Auth0Error(f"Auth0 answered GET /api/v2/logs with an unusable body ({content_type}): {exc}") from None
 
-    def _authorized_get(self, path: str, params: dict[str, Any]) -> requests.Response:
+    def _authorized_get(
+        self, path: str, params: dict[str, Any], *, missing_ok: bool = False
+    ) -> requests.Response | None:
         renewed = False
         while True:
             token = self.get_access_token()
@@ -244,6 +259,8 @@ class Auth0Hook(BaseHook):
                     f"read:logs to the client of connection {self.auth0_conn_id!r} in the Auth0 dashboard "
                     f"(Applications > APIs > Auth0 Management API > Machine to Machine Applications)."
                 )
+            if response.status_code == 404 and missing_ok:
+                return None
             if not response.ok:
                 raise Auth0Error(f"Auth0 answered HTTP {response.status_code} for {path}: {_error_text(response)}")
             return response
@@ -331,6 +348,12 @@ class Auth0Hook(BaseHook):
         if wait is None:
             wait = self.backoff_seconds
         return min(max(wait, 0.5), self.max_rate_limit_wait)
+
+
+def _lucene_time(moment: datetime) -> str:
+    """A search-mode date bound, in the form Auth0's own dates take (UTC, milliseconds)."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def _path(url: str) -> str:

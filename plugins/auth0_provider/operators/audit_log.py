@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.skipmixin import XCOM_SKIPMIXIN_KEY, XCOM_SKIPMIXIN_SKIPPED, SkipMixin
+from airflow.sdk.exceptions import AirflowFailException
 
-from auth0_provider.events import LogEvent
+from auth0_provider.events import LogEvent, parse_date
 from auth0_provider.filters import EventFilter
 from auth0_provider.hooks.auth0 import Auth0Hook
 from auth0_provider.payloads import render
 from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
+from auth0_provider.window import GRACE, ReplayWindow
 
 CHECKPOINT_XCOM_KEY = "checkpoint"
 DEFAULT_MAX_EVENTS = 5_000  # per run: a few MB of XCom, and a short last chunk when a backlog drains
+# Auth0 keeps logs 1 day at least (Starter). A watermark younger than this cannot have aged out, so
+# only an older one costs the extra request that checks it is still kept.
+RETENTION_CHECK_AGE = timedelta(hours=12)
+
+
+class RetentionGapError(AirflowFailException):
+    """Logs after the watermark were deleted by Auth0's retention before they were delivered."""
 
 
 def run_limit(max_events: int, batch_size: int) -> int:
@@ -63,6 +72,11 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     :param max_events: events fetched per run at most (also bounded by Airflow's ``max_map_length``
         deliveries); the rest is left for a follow-up run, which the checkpoint's ``backlog`` asks for.
     :param payload_format: the body each delivery carries: ``event``, ``legacy`` or ``log_stream``.
+    :param on_gap: when Auth0 no longer keeps the watermark's log and newer ones were deleted with it:
+        ``fail`` the run, saying what was lost, or ``continue`` from the oldest log still kept.
+
+    A backfill run, or a run triggered with conf ``replay_from``/``replay_to``, replays a window
+    instead (see ``ReplayWindow``): it never reads or writes the watermark.
     """
 
     template_fields = ()
@@ -80,6 +94,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         max_events: int = DEFAULT_MAX_EVENTS,
         batch_size: int = 1,
         payload_format: str = "event",
+        on_gap: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,9 +106,13 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         self.max_events = max_events
         self.batch_size = batch_size
         self.payload_format = payload_format
+        self.on_gap = on_gap
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         limit = run_limit(self.max_events, self.batch_size)
+        window = ReplayWindow.of_run(context)
+        if window is not None:
+            return self._replay(context, window, limit)
         store = WatermarkStore(self.watermark_variable)
         start = store.read()
         taken = self._take_read_ahead(context, store, start, limit)
@@ -106,24 +125,40 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             finally:
                 hook.close()
             source = f"{hook.requests_sent} Auth0 requests"
-        matched = EventFilter(frozenset(self.log_types), tuple(self.api_endpoints)).select(events)
         backlog = len(events) >= limit  # stopped at the cap, not at an empty page: more is waiting
-        context["ti"].xcom_push(
-            key=CHECKPOINT_XCOM_KEY,
-            value={"start": start and start.to_json(), "end": end and end.to_json(), "backlog": backlog},
-        )
-        if not backlog:
+        checkpoint = {"start": start and start.to_json(), "end": end and end.to_json(), "backlog": backlog}
+        summary = f"watermark {start.log_id if start else 'none'} -> {end.log_id if end else 'none'}; lag {_lag(end)}"
+        return self._deliveries(context, events, checkpoint, f"{summary}; {source}")
+
+    def _replay(self, context: Any, window: ReplayWindow, limit: int) -> list[dict[str, Any]]:
+        """Deliver the matching events dated in ``window``; the watermark is neither read nor written."""
+        hook = Auth0Hook(self.auth0_conn_id)
+        try:
+            read, more = self._read_window(hook, window, limit)
+        finally:
+            hook.close()
+        end = Watermark.at(read[-1]) if read else None
+        checkpoint = {"start": None, "end": end and end.to_json(), "backlog": more, "window": window.to_json()}
+        dated = [event for event in read if window.contains(event)]
+        summary = f"replay of {window}: {len(read)} logs read, {len(dated)} dated inside; watermark untouched"
+        return self._deliveries(context, dated, checkpoint, f"{summary}; {hook.requests_sent} Auth0 requests")
+
+    def _deliveries(
+        self, context: Any, events: list[LogEvent], checkpoint: dict[str, Any], summary: str
+    ) -> list[dict[str, Any]]:
+        """Push the checkpoint, skip what only a live backlog needs, and cut the matches into deliveries."""
+        matched = EventFilter(frozenset(self.log_types), tuple(self.api_endpoints)).select(events)
+        backlog = checkpoint["backlog"]
+        context["ti"].xcom_push(key=CHECKPOINT_XCOM_KEY, value=checkpoint)
+        if not backlog or "window" in checkpoint:  # a replay never reads ahead: that is for the watermark
             self._skip_backlog_tasks(context)
         batches = [matched[i : i + self.batch_size] for i in range(0, len(matched), self.batch_size)]
         self.log.info(
-            "Fetched %d, matched %d in %d deliveries; watermark %s -> %s; lag %s; %s%s",
+            "Fetched %d, matched %d in %d deliveries; %s%s",
             len(events),
             len(matched),
             len(batches),
-            start.log_id if start else "none",
-            end.log_id if end else "none",
-            _lag(end),
-            source,
+            summary,
             "; more waiting, a follow-up run will continue" if backlog else "",
         )
         batched = self.batch_size > 1
@@ -170,11 +205,35 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         events = [LogEvent.from_raw(raw) for raw in chunk["events"]]
         return events, Watermark.from_json(chunk["end"]), f"read ahead by run {run_id}"
 
+    def _read_window(self, hook: Auth0Hook, window: ReplayWindow, limit: int) -> tuple[list[LogEvent], bool]:
+        """Logs from just before the window until they are dated past it, and whether more remain.
+
+        A date search finds where to begin (searches page through 1,000 results at most), then
+        checkpoint paging goes on by log id until a page holds a log dated ``GRACE`` past the end,
+        so the few logs whose dates run out of log-id order are read too.
+        """
+        events: list[LogEvent] = []
+        if window.after is not None:
+            checkpoint = window.after
+        else:
+            first = hook.edge_log(newest=False, dated=(window.start - GRACE, window.end + GRACE))
+            if first is None:
+                return [], False
+            events.append(first)
+            checkpoint = first.log_id
+        events += hook.read_logs(checkpoint, limit - len(events), stop=window.passed)
+        more = len(events) >= limit and not any(window.passed(event) for event in events)
+        return events, more
+
     def _fetch(self, hook: Auth0Hook, start: Watermark | None, limit: int) -> tuple[list[LogEvent], Watermark | None]:
         """New events in log-id order, and the watermark just past them."""
         events: list[LogEvent] = []
         if start is not None:
             checkpoint = start.log_id
+            oldest = self._retention_gap(hook, start)
+            if oldest is not None:  # AUTH0_WEBHOOKS_ON_GAP=continue
+                events.append(oldest)
+                checkpoint = oldest.log_id
         elif self.start_from == "now":
             newest = hook.edge_log(newest=True)
             if newest is None:
@@ -197,12 +256,49 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             return [], start
         return events, Watermark.at(events[-1])
 
+    def _retention_gap(self, hook: Auth0Hook, start: Watermark) -> LogEvent | None:
+        """The oldest log still kept, when Auth0 has deleted the watermark's log and newer ones.
+
+        Raises RetentionGapError unless ``on_gap`` is ``continue``. A gap is never passed silently.
+        """
+        if not _may_have_aged_out(start) or hook.log_exists(start.log_id):
+            return None
+        oldest = hook.edge_log(newest=False)
+        if oldest is None or not Watermark.at(oldest).is_after(start):
+            return None
+        lost = _span(start.date, oldest.date)
+        what = (
+            f"Auth0 no longer keeps log {start.log_id} (dated {start.date or 'unknown'}), where the watermark "
+            f"stands: its log retention deleted it and every later log up to the oldest it still keeps, "
+            f"{oldest.log_id} (dated {oldest.date or 'unknown'}). Events logged in that span ({lost}) were "
+            "never delivered and can no longer be read"
+        )
+        if self.on_gap == "continue":
+            self.log.warning(
+                "Retention gap: %s. Continuing from %s (AUTH0_WEBHOOKS_ON_GAP=continue).", what, oldest.log_id
+            )
+            return oldest
+        raise RetentionGapError(
+            f"Retention gap: {what}. To go on from the oldest log Auth0 keeps, either set "
+            f"AUTH0_WEBHOOKS_ON_GAP=continue, or delete the Variable {self.watermark_variable!r} so that the "
+            "next run starts from AUTH0_WEBHOOKS_START_FROM ('oldest' by default). If the tenant logged "
+            "nothing in that span, nothing was lost."
+        )
+
+
+def _may_have_aged_out(watermark: Watermark) -> bool:
+    moment = parse_date(watermark.date)
+    return moment is None or datetime.now(UTC) - moment > RETENTION_CHECK_AGE
+
+
+def _span(since: str | None, until: str | None) -> str:
+    start, end = parse_date(since), parse_date(until)
+    if start is None or end is None:
+        return "of unknown length"
+    hours = (end - start).total_seconds() / 3600
+    return f"about {hours / 24:.1f} days" if hours >= 48 else f"about {hours:.1f} hours"
+
 
 def _lag(end: Watermark | None) -> str:
-    if end is None or end.date is None:
-        return "unknown"
-    try:
-        seconds = (pendulum.now("UTC") - pendulum.parse(end.date)).total_seconds()
-    except (ValueError, TypeError):
-        return "unknown"
-    return f"{seconds:.0f} s"
+    moment = parse_date(end.date) if end else None
+    return "unknown" if moment is None else f"{(datetime.now(UTC) - moment).total_seconds():.0f} s"

@@ -20,6 +20,9 @@ class Auth0DrainBacklogOperator(BaseOperator):
     It raises the task SDK's DagRunTriggerException, exactly what TriggerDagRunOperator raises,
     without importing that operator: the DAG file is parsed again for every task.
 
+    A replay window too big for one run continues the same way: the follow-up run's conf names the
+    window and the last log id read (``replay_after``).
+
     :param checkpoint: the fetch task's checkpoint; its ``backlog`` says whether more is waiting.
     """
 
@@ -34,12 +37,17 @@ class Auth0DrainBacklogOperator(BaseOperator):
         if not (self.checkpoint or {}).get("backlog"):
             raise AirflowSkipException("Caught up: nothing more is waiting, the schedule takes over")
         end = self.checkpoint["end"]["log_id"]
-        run_id = f"drain__{datetime.now(UTC).isoformat()}"
+        window = self.checkpoint.get("window")
+        if window:  # the rest of a replay window, from where this run stopped; still not the watermark
+            kind, conf = "replay", {"replay_from": window["from"], "replay_to": window["to"], "replay_after": end}
+        else:
+            kind, conf = "drain", {"drain_after": end}
+        run_id = f"{kind}__{datetime.now(UTC).isoformat()}"
         self.log.info("More logs are waiting after %s: starting run %s now", end, run_id)
         raise DagRunTriggerException(
             trigger_dag_id=self.dag_id,
             dag_run_id=run_id,
-            conf={"drain_after": end},
+            conf=conf,
             logical_date=None,
             reset_dag_run=False,
             skip_when_already_exists=False,
@@ -48,5 +56,5 @@ class Auth0DrainBacklogOperator(BaseOperator):
             failed_states=["failed"],
             poke_interval=60,
             deferrable=False,
-            note=f"Started by {context['run_id']} to drain the backlog after log {end}",
+            note=f"Started by {context['run_id']} to {kind} the logs after {end}",
         )

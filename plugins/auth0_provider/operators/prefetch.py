@@ -53,6 +53,8 @@ class Auth0PrefetchOperator(BaseOperator):
     def execute(self, context: Any) -> None:
         if not (self.checkpoint or {}).get("backlog"):
             raise AirflowSkipException("Caught up: no follow-up run to read ahead for")
+        if self.checkpoint.get("window"):
+            raise AirflowSkipException("A replay: reading ahead is only for runs that go on from the watermark")
         start = Watermark.from_json(self.checkpoint["end"])
         limit = run_limit(self.max_events, self.batch_size)
         hook = Auth0Hook(self.auth0_conn_id)

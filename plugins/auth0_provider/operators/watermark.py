@@ -16,7 +16,8 @@ class Auth0WatermarkCommitOperator(BaseOperator):
     the deliveries; the watermark must still advance) and ``max_active_tis_per_dag=1`` so that two
     commits never interleave their read and write.
 
-    :param checkpoint: ``{"start": watermark | None, "end": watermark | None}`` from the fetch task.
+    :param checkpoint: ``{"start": watermark | None, "end": watermark | None}`` from the fetch task;
+        a replay's checkpoint also names its ``window``, and then nothing is committed.
     """
 
     template_fields = ("checkpoint",)
@@ -29,6 +30,10 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         self.watermark_variable = watermark_variable
 
     def execute(self, context: Any) -> bool:
+        if "window" in self.checkpoint:
+            window = self.checkpoint["window"]
+            self.log.info("A replay of [%s, %s): the watermark is not touched", window["from"], window["to"])
+            return False
         start = Watermark.from_json(self.checkpoint["start"])
         end = Watermark.from_json(self.checkpoint["end"])
         store = WatermarkStore(self.watermark_variable)

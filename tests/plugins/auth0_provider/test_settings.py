@@ -46,6 +46,7 @@ def test_log_types_accept_known_codes():
         ("start_from", "yesterday", "'oldest'"),
         ("api_endpoints", "users?x=1", "'users, connections'"),
         ("payload", "json", "'log_stream'"),
+        ("on_gap", "skip", "'continue'"),
     ],
 )
 def test_invalid_values_name_the_setting_and_what_is_allowed(name, value, allowed):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -256,3 +257,33 @@ def test_the_oldest_log_is_the_lowest_log_id_among_the_oldest_dates(standin, con
     late["log_id"] = str(int(early_id) + 1)
     standin.add_raw(json.dumps(late))  # oldest date, but not the lowest log id
     assert connect(standin).edge_log(newest=False).log_id == early_id
+
+
+def test_the_oldest_log_dated_in_a_range_is_found_by_a_date_search(standin, connect):
+    start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    before, first, _, after = (
+        standin.add_event(api_event("post", "/api/v2/users"), moment=start + timedelta(minutes=m))
+        for m in (-1, 0, 4, 5)
+    )
+    hook = connect(standin)
+    assert hook.edge_log(newest=False, dated=(start, start + timedelta(minutes=5))).log_id == first.log_id
+    assert hook.edge_log(newest=False, dated=(start + timedelta(hours=1), start + timedelta(hours=2))) is None
+    assert {before.log_id, after.log_id}.isdisjoint(
+        e.log_id for e in hook._get_logs({"q": "date:[2026-11-24T10:00:00.000Z TO 2026-11-24T10:05:00.000Z}"})
+    )
+
+
+def test_paging_stops_after_the_page_that_passes_the_stop_mark(standin, connect):
+    ids = add_events(standin, 250)
+    stop_at = ids[120]
+    events = connect(standin).read_logs(ids[0], max_events=1000, stop=lambda e: e.log_id == stop_at)
+    assert [e.log_id for e in events] == ids[1:201]  # the page holding it is kept whole, then no more
+    assert standin.requests["GET /api/v2/logs"] == 2
+
+
+def test_whether_a_log_is_still_kept(standin, connect):
+    old = standin.add_event(api_event("post", "/api/v2/users"), moment=datetime.now(UTC) - timedelta(days=3))
+    hook = connect(standin)
+    assert hook.log_exists(old.log_id)
+    standin.forget_before(datetime.now(UTC) - timedelta(days=2))
+    assert not hook.log_exists(old.log_id)

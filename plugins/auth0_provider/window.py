@@ -1,0 +1,86 @@
+"""A replay window: the events dated in ``[start, end)``, re-sent without touching the watermark.
+
+A run replays a window when it is a backfill run (its data interval) or when it was triggered with
+conf ``{"replay_from": ISO, "replay_to": ISO}``. A window too big for one run continues in a
+follow-up run whose conf adds ``replay_after``: the last log id already read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from auth0_provider.events import LogEvent, parse_date
+
+# Auth0 orders logs by log id, and dates may run a few seconds out of that order. Reading starts this
+# much before the window and goes on this much after it, so no event dated inside is missed.
+GRACE = timedelta(minutes=2)
+
+
+class ReplayWindowError(AirflowFailException):
+    """The run's conf asks for a replay that cannot be done; the message names the key to fix."""
+
+
+@dataclass(frozen=True)
+class ReplayWindow:
+    start: datetime
+    end: datetime
+    after: str | None = None  # continue after this log id (a follow-up run of a window too big for one)
+
+    def contains(self, event: LogEvent) -> bool:
+        moment = event.moment
+        return moment is not None and self.start <= moment < self.end
+
+    def passed(self, event: LogEvent) -> bool:
+        """Whether ``event`` is dated so far past the window that every later log id is too."""
+        moment = event.moment
+        return moment is not None and moment >= self.end + GRACE
+
+    def continuation(self, after: str) -> dict[str, str]:
+        """The conf of the run that replays the rest of this window, after log ``after``."""
+        return {"replay_from": _iso(self.start), "replay_to": _iso(self.end), "replay_after": after}
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"from": _iso(self.start), "to": _iso(self.end), "after": self.after}
+
+    def __str__(self) -> str:
+        return f"[{_iso(self.start)}, {_iso(self.end)})"
+
+    @classmethod
+    def of_run(cls, context: Any) -> ReplayWindow | None:
+        """The window this run replays, or None for a run that goes on from the watermark."""
+        dag_run = context["dag_run"]
+        conf = dict(dag_run.conf or {})
+        if conf.get("replay_from") is not None or conf.get("replay_to") is not None:
+            window = cls(_conf_time(conf, "replay_from"), _conf_time(conf, "replay_to"), conf.get("replay_after"))
+        elif dag_run.run_type == "backfill":
+            start, end = context["data_interval_start"], context["data_interval_end"]
+            window = cls(start.astimezone(UTC), end.astimezone(UTC))
+        else:
+            return None
+        if window.end <= window.start:
+            raise ReplayWindowError(
+                f"The replay window {window} is empty: replay_to must be after replay_from "
+                "(a backfill run needs a data interval; the DAG's schedule gives 5 minutes)."
+            )
+        if window.after is not None and not isinstance(window.after, str):
+            raise ReplayWindowError(f"Conf 'replay_after' must be an Auth0 log id, not {window.after!r}")
+        return window
+
+
+def _conf_time(conf: dict[str, Any], key: str) -> datetime:
+    value = conf.get(key)
+    moment = parse_date(value)
+    if moment is None:
+        raise ReplayWindowError(
+            f"Conf {key!r} is {value!r}. A replay needs both 'replay_from' and 'replay_to' as ISO 8601 "
+            'times, for example {"replay_from": "2026-11-24T10:00:00Z", "replay_to": "2026-11-24T14:00:00Z"}.'
+        )
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,144 @@
+"""Replaying a window and catching retention gaps, with ``dag.test()`` against the stand-in."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+from airflow.models.variable import Variable as VariableModel
+from airflow.models.xcom import XComModel
+
+from auth0_standin import Auth0StandIn, StoredEvent
+from tests.dags.conftest import WATERMARK, states, stored_watermark
+from tests.support import api_event
+
+POINTER = f"{WATERMARK}_read_ahead"
+
+
+def add(standin: Auth0StandIn, moment: datetime, count: int = 1) -> list[StoredEvent]:
+    return [
+        standin.add_event(api_event("post", "/api/v2/users"), moment=moment + timedelta(seconds=i))
+        for i in range(count)
+    ]
+
+
+def stretch(standin: Auth0StandIn, start: datetime, end: datetime, inside_count: int) -> list[str]:
+    """Logs around ``[start, end)`` with dates a little out of log-id order, as Auth0 writes them;
+    returns the ids of those dated inside."""
+    inside: list[StoredEvent] = []
+    add(standin, start - timedelta(minutes=10))
+    inside += add(standin, start + timedelta(seconds=1))  # an id before the next one's, dated later
+    add(standin, start - timedelta(seconds=20))
+    inside += add(standin, start + timedelta(seconds=2), inside_count - 2)
+    add(standin, end + timedelta(seconds=10))
+    inside += add(standin, end - timedelta(seconds=1))  # logged late: its id comes after one dated past the end
+    add(standin, end + timedelta(minutes=30))
+    return [e.log_id for e in inside]
+
+
+def window_conf(start: datetime, end: datetime) -> dict[str, str]:
+    return {"replay_from": start.isoformat(), "replay_to": end.isoformat()}
+
+
+def set_live_state(log_id: str) -> tuple[str, str]:
+    """A watermark and a read-ahead pointer, as a live DAG has them; a replay must leave both alone."""
+    watermark = json.dumps({"log_id": log_id, "date": None})
+    pointer = json.dumps({"run_id": "scheduled__x", "task_id": "prefetch_next", "start": log_id})
+    VariableModel.set(WATERMARK, watermark)
+    VariableModel.set(POINTER, pointer)
+    return watermark, pointer
+
+
+def test_a_replay_delivers_exactly_the_events_dated_in_its_window(standin, receiver, run_dag):
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    end = start + timedelta(minutes=5)
+    inside = stretch(standin, start, end, 6)
+    live = set_live_state(standin.events[-1].log_id)
+
+    dag_run = run_dag(conf=window_conf(start, end))
+    assert dag_run.state == "success"
+    assert sorted(receiver.delivered_log_ids()) == sorted(inside)  # each once, the late one too, none outside
+    assert (VariableModel.get(WATERMARK), VariableModel.get(POINTER)) == live  # neither read nor written
+    ran = states(dag_run)
+    assert (ran["prefetch_next[-1]"], ran["drain_backlog[-1]"]) == ("skipped", "skipped")
+
+
+def checkpoint(dag_run) -> dict:
+    row = XComModel.get_many(
+        run_id=dag_run.run_id, key="checkpoint", dag_ids=dag_run.dag_id, task_ids="fetch_logs"
+    ).first()
+    return XComModel.deserialize_value(row)
+
+
+def test_a_window_bigger_than_a_run_goes_on_in_follow_up_runs(standin, receiver, run_dag):
+    """10 events a run: the follow-up conf each run asks for (drain_backlog) carries on after its last log."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    end = start + timedelta(minutes=5)
+    inside = stretch(standin, start, end, 24)
+    live = set_live_state(standin.events[-1].log_id)
+    conf, runs = window_conf(start, end), 0
+    while conf is not None and runs < 10:
+        dag_run = run_dag(max_events=10, conf=conf)
+        runs += 1
+        assert dag_run.state == "success"
+        point = checkpoint(dag_run)
+        more = states(dag_run)["drain_backlog[-1]"] == "success"
+        assert more == point["backlog"]
+        conf = {**window_conf(start, end), "replay_after": point["end"]["log_id"]} if more else None
+    assert runs == 3  # 27 logs read, from just before the window to past it, 10 a run
+    assert sorted(receiver.delivered_log_ids()) == sorted(inside)  # each exactly once
+    assert (VariableModel.get(WATERMARK), VariableModel.get(POINTER)) == live
+
+
+def test_a_replay_with_a_bad_window_fails_naming_the_conf_key(standin, receiver, run_dag, capfd):
+    standin.add_event(api_event("post", "/api/v2/users"))
+    dag_run = run_dag(conf={"replay_from": "last tuesday", "replay_to": "2026-11-24T14:00:00Z"})
+    assert dag_run.state == "failed"
+    assert "Conf 'replay_from' is 'last tuesday'" in capfd.readouterr().out
+    assert receiver.deliveries == [] and stored_watermark() is None
+
+
+def aged_out(standin: Auth0StandIn) -> tuple[StoredEvent, list[StoredEvent]]:
+    """A watermark on a log dated 3 days ago, then retention deletes it and the day after it."""
+    gone = add(standin, datetime.now(UTC) - timedelta(days=3), 3)
+    kept = add(standin, datetime.now(UTC) - timedelta(hours=30), 2) + add(standin, datetime.now(UTC), 2)
+    VariableModel.set(WATERMARK, json.dumps({"log_id": gone[0].log_id, "date": gone[0].date}))
+    assert standin.forget_before(datetime.now(UTC) - timedelta(days=2)) == 3
+    return gone[0], kept
+
+
+def test_a_watermark_older_than_retention_fails_and_says_what_was_lost(standin, receiver, run_dag, capfd):
+    gone, kept = aged_out(standin)
+    dag_run = run_dag()
+    assert dag_run.state == "failed"
+    out = capfd.readouterr().out
+    assert f"Auth0 no longer keeps log {gone.log_id}" in out
+    assert f"the oldest it still keeps, {kept[0].log_id}" in out
+    assert re.search(r"Events logged in that span \(about 1\.[78] days\)", out)  # 72 h - 30 h = 42 h
+    assert "AUTH0_WEBHOOKS_ON_GAP=continue" in out and f"delete the Variable '{WATERMARK}'" in out
+    assert receiver.deliveries == []
+    assert stored_watermark()["log_id"] == gone.log_id  # the gap is not passed
+
+
+def test_on_gap_continue_resumes_from_the_oldest_kept_log_and_logs_the_gap(standin, receiver, run_dag, capfd):
+    _, kept = aged_out(standin)
+    dag_run = run_dag(on_gap="continue")
+    assert dag_run.state == "success"
+    assert "Retention gap: Auth0 no longer keeps log" in capfd.readouterr().out
+    assert receiver.delivered_log_ids() == [e.log_id for e in kept]  # the oldest kept one included
+    assert stored_watermark()["log_id"] == kept[-1].log_id
+
+
+def test_only_a_watermark_old_enough_to_have_aged_out_is_checked(standin, receiver, run_dag):
+    """One request to see that a day-old watermark's log is still kept; none for a fresh one."""
+    old = add(standin, datetime.now(UTC) - timedelta(days=1))[0]
+    VariableModel.set(WATERMARK, json.dumps({"log_id": old.log_id, "date": old.date}))
+    fresh = add(standin, datetime.now(UTC), 2)
+    assert run_dag().state == "success"
+    assert standin.requests[f"GET /api/v2/logs/{old.log_id}"] == 1
+    assert receiver.delivered_log_ids() == [e.log_id for e in fresh]
+    newer = add(standin, datetime.now(UTC))
+    assert run_dag().state == "success"
+    assert not [path for path in standin.requests if path.startswith(f"GET /api/v2/logs/{fresh[-1].log_id}")]
+    assert receiver.delivered_log_ids()[-1] == newer[0].log_id

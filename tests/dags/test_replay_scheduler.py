@@ -1,0 +1,164 @@
+"""Replays under a real scheduler: ``airflow backfill create``, a run triggered with a window, and a
+watermark that Auth0's retention has overtaken.
+
+Its own Airflow (see tests/airflow_stack.py) with BATCH_SIZE=100 and max_map_length 5, so one run
+takes 500 events and a window of more than 1,000 needs follow-up runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from auth0_standin import Auth0StandIn, StoredEvent
+from tests.airflow_stack import DAG, Stack, airflow_stack
+from tests.support import api_event
+from webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.scheduler
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    home: Path = tmp_path_factory.mktemp("airflow-home")
+    with Auth0StandIn() as standin, WebhookReceiver() as receiver:
+        settings = {
+            "AUTH0_WEBHOOKS_BATCH_SIZE": "100",
+            "AUTH0_WEBHOOKS_CONCURRENT_CALLS": "2",
+            "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0",
+            "AIRFLOW__CORE__MAX_MAP_LENGTH": "5",  # 500 events per run
+        }
+        with airflow_stack(home, standin, receiver, settings) as stack:
+            yield stack
+
+
+def add(stack: Stack, moment: datetime, count: int = 1, spread: timedelta = timedelta(0)) -> list[StoredEvent]:
+    """``count`` user-creation events dated from ``moment`` over ``spread``, in the order added."""
+    step = spread / count
+    return [stack.standin.add_event(api_event("post", "/api/v2/users"), moment=moment + i * step) for i in range(count)]
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(2)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+def history(stack: Stack, start: datetime, end: datetime) -> tuple[set[str], set[str]]:
+    """Logs around ``[start, end)``, dates slightly out of log-id order as in Auth0: the log ids of
+    the events dated inside, and of those dated outside.
+
+    They are history, from before the live watermark: the DAG is paused while they are written and
+    the watermark set past them, so that only a replay may deliver them."""
+    stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": True})
+    for run in stack.runs():
+        if run["state"] not in ("success", "failed"):
+            stack.wait(run["dag_run_id"], 300)
+    inside: list[StoredEvent] = []
+    outside = add(stack, start - timedelta(minutes=10), 3)
+    inside += add(stack, start + timedelta(seconds=5), 2)  # ids before the next ones' ...
+    outside += add(stack, start - timedelta(seconds=30), 3)  # ... which are dated earlier, outside
+    inside += add(stack, start + timedelta(seconds=6), 1100, end - start - timedelta(seconds=7))
+    outside += add(stack, end + timedelta(seconds=20), 3)
+    inside += add(stack, end - timedelta(seconds=30), 5)  # logged late: ids after ones dated past the end
+    outside += add(stack, end + timedelta(minutes=20), 3)
+    stack.set_watermark(stack.standin.events[-1].log_id)
+    stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
+    return {e.log_id for e in inside}, {e.log_id for e in outside}
+
+
+def replays(stack: Stack, since: datetime) -> list[dict]:
+    """Runs queued since ``since`` that replay a window: backfill runs, runs triggered with a window,
+    and the follow-ups they started for the rest of their windows."""
+    return [
+        r
+        for r in stack.runs()
+        if parse(r["queued_at"]) >= since and (r["run_type"] == "backfill" or (r["conf"] or {}).get("replay_from"))
+    ]
+
+
+def replays_finished(stack: Stack, since: datetime, at_least: int) -> bool:
+    runs = replays(stack, since)
+    return len(runs) >= at_least and all(r["state"] in ("success", "failed") for r in runs)
+
+
+def assert_replayed(stack: Stack, runs: list[dict], inside: set[str], outside: set[str]) -> None:
+    """Every event dated inside arrived, none dated outside, and no replay moved the watermark."""
+    assert {r["state"] for r in runs} == {"success"}
+    delivered = set(stack.receiver.delivered_log_ids())
+    assert inside <= delivered  # the late ones included
+    assert not delivered & outside
+    for run in runs:
+        assert "the watermark is not touched" in stack.task_log(run["dag_run_id"], "commit_watermark")
+
+
+def test_a_backfill_replays_its_window_while_scheduled_runs_go_on(stack):
+    start = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
+    start -= timedelta(minutes=start.minute % 5)
+    inside, outside = history(stack, start, start + timedelta(minutes=10))
+    since = datetime.now(UTC)
+    live = add(stack, datetime.now(UTC))
+
+    stack.airflow(
+        "backfill", "create", "--dag-id", DAG,
+        "--from-date", start.isoformat(), "--to-date", (start + timedelta(minutes=5)).isoformat(),
+    )  # fmt: skip
+    live += add(stack, datetime.now(UTC))
+    stack.trigger()  # a normal run while the backfill runs
+    live += add(stack, datetime.now(UTC))
+
+    wait_for(lambda: replays_finished(stack, since, at_least=4), 480, "the backfill runs and their follow-ups")
+    runs = replays(stack, since)
+    assert_replayed(stack, runs, inside, outside)
+    backfills = [r for r in runs if r["run_type"] == "backfill"]
+    intervals = sorted((parse(r["data_interval_start"]), parse(r["data_interval_end"])) for r in backfills)
+    five = timedelta(minutes=5)
+    assert intervals == [(start, start + five), (start + five, start + 2 * five)]  # --to-date: the last run's start
+    assert len(runs) > len(backfills)  # ~550 events a window, 500 a run: each window took a follow-up run
+    wait_for(lambda: stack.watermark() == live[-1].log_id, 300, "the live events committed")
+    assert {e.log_id for e in live} <= set(stack.receiver.delivered_log_ids())
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_a_replay_triggered_with_conf_does_the_same(stack):
+    """What "Trigger DAG w/ config" with replay_from and replay_to does, from the UI."""
+    start = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    end = start + timedelta(minutes=7)
+    inside, outside = history(stack, start, end)
+    since = datetime.now(UTC)
+    live = add(stack, since)
+    stack.trigger({"replay_from": start.isoformat(), "replay_to": end.isoformat()})
+    live += add(stack, datetime.now(UTC))
+    stack.trigger()  # a normal run, queued behind the replay
+
+    wait_for(lambda: replays_finished(stack, since, at_least=3), 420, "the replay and its follow-ups")
+    runs = replays(stack, since)
+    assert len(runs) >= 3  # 1,110 events in the window, 500 a run
+    assert_replayed(stack, runs, inside, outside)
+    wait_for(lambda: stack.watermark() == live[-1].log_id, 300, "the live events committed")
+    assert {e.log_id for e in live} <= set(stack.receiver.delivered_log_ids())
+
+
+def test_a_watermark_older_than_retention_fails_the_run_loudly(stack):
+    gone = add(stack, datetime.now(UTC) - timedelta(days=3))[0]  # the log the watermark stands at
+    stack.set_watermark(gone.log_id, gone.date)
+    kept = add(stack, datetime.now(UTC))
+    assert stack.standin.forget_before(datetime.now(UTC) - timedelta(days=2)) >= 1  # retention passes over it
+    run_id = stack.trigger()
+    assert stack.wait(run_id) == "failed"
+    log = stack.task_log(run_id, "fetch_logs")
+    assert f"Auth0 no longer keeps log {gone.log_id}" in log
+    assert "about 3.0 days" in log  # roughly how much was lost
+    assert "AUTH0_WEBHOOKS_ON_GAP=continue" in log and "delete the Variable 'auth0_webhooks_watermark'" in log
+    assert stack.watermark() == gone.log_id  # nothing passed the gap
+    assert kept[0].log_id not in stack.receiver.delivered_log_ids()
