@@ -109,6 +109,7 @@ def test_a_backfill_replays_its_window_while_scheduled_runs_go_on(stack):
     stack.airflow(
         "backfill", "create", "--dag-id", DAG,
         "--from-date", start.isoformat(), "--to-date", (start + timedelta(minutes=5)).isoformat(),
+        "--reprocess-behavior", "completed",  # as the README has it
     )  # fmt: skip
     live += add(stack, datetime.now(UTC))
     stack.trigger()  # a normal run while the backfill runs
