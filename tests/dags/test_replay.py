@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.models.variable import Variable as VariableModel
 from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
 
 from auth0_standin import Auth0StandIn, StoredEvent
 from tests.dags.conftest import WATERMARK, states, stored_watermark
@@ -65,10 +66,9 @@ def test_a_replay_delivers_exactly_the_events_dated_in_its_window(standin, recei
 
 
 def checkpoint(dag_run) -> dict:
-    row = XComModel.get_many(
-        run_id=dag_run.run_id, key="checkpoint", dag_ids=dag_run.dag_id, task_ids="fetch_logs"
-    ).first()
-    return XComModel.deserialize_value(row)
+    query = XComModel.get_many(run_id=dag_run.run_id, key="checkpoint", dag_ids=dag_run.dag_id, task_ids="fetch_logs")
+    with create_session() as session:
+        return XComModel.deserialize_value(session.scalars(query).one())
 
 
 def test_a_window_bigger_than_a_run_goes_on_in_follow_up_runs(standin, receiver, run_dag):
@@ -115,7 +115,7 @@ def test_a_watermark_older_than_retention_fails_and_says_what_was_lost(standin, 
     out = capfd.readouterr().out
     assert f"Auth0 no longer keeps log {gone.log_id}" in out
     assert f"the oldest it still keeps, {kept[0].log_id}" in out
-    assert re.search(r"Events logged in that span \(about 1\.[78] days\)", out)  # 72 h - 30 h = 42 h
+    assert re.search(r"Events logged in that span \(about 4[12]\.\d hours\)", out)  # 72 h - 30 h
     assert "AUTH0_WEBHOOKS_ON_GAP=continue" in out and f"delete the Variable '{WATERMARK}'" in out
     assert receiver.deliveries == []
     assert stored_watermark()["log_id"] == gone.log_id  # the gap is not passed
@@ -126,7 +126,7 @@ def test_on_gap_continue_resumes_from_the_oldest_kept_log_and_logs_the_gap(stand
     dag_run = run_dag(on_gap="continue")
     assert dag_run.state == "success"
     assert "Retention gap: Auth0 no longer keeps log" in capfd.readouterr().out
-    assert receiver.delivered_log_ids() == [e.log_id for e in kept]  # the oldest kept one included
+    assert sorted(receiver.delivered_log_ids()) == [e.log_id for e in kept]  # the oldest kept one included
     assert stored_watermark()["log_id"] == kept[-1].log_id
 
 
@@ -137,8 +137,8 @@ def test_only_a_watermark_old_enough_to_have_aged_out_is_checked(standin, receiv
     fresh = add(standin, datetime.now(UTC), 2)
     assert run_dag().state == "success"
     assert standin.requests[f"GET /api/v2/logs/{old.log_id}"] == 1
-    assert receiver.delivered_log_ids() == [e.log_id for e in fresh]
+    assert sorted(receiver.delivered_log_ids()) == [e.log_id for e in fresh]
     newer = add(standin, datetime.now(UTC))
     assert run_dag().state == "success"
     assert not [path for path in standin.requests if path.startswith(f"GET /api/v2/logs/{fresh[-1].log_id}")]
-    assert receiver.delivered_log_ids()[-1] == newer[0].log_id
+    assert max(receiver.delivered_log_ids()) == newer[0].log_id
