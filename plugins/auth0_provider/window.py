@@ -58,7 +58,7 @@ class ReplayWindow:
             window = cls(_conf_time(conf, "replay_from"), _conf_time(conf, "replay_to"), conf.get("replay_after"))
         elif dag_run.run_type == "backfill":
             start, end = context["data_interval_start"], context["data_interval_end"]
-            window = cls(start.astimezone(UTC), end.astimezone(UTC))
+            window = cls(_plain_utc(start), _plain_utc(end))
         else:
             return None
         if window.end <= window.start:
@@ -84,3 +84,8 @@ def _conf_time(conf: dict[str, Any], key: str) -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _plain_utc(moment: datetime) -> datetime:
+    """A plain datetime in UTC: pendulum's (Airflow's context) loses its zone when a timedelta is added."""
+    return datetime.fromtimestamp(moment.timestamp(), tz=UTC)

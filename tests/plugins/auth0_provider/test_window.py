@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import pendulum
 import pytest
 
 from auth0_provider.events import LogEvent
@@ -27,6 +28,15 @@ def event(moment: str) -> LogEvent:
 
 def test_a_backfill_run_replays_its_data_interval():
     assert ReplayWindow.of_run(context("backfill")) == ReplayWindow(START, START + timedelta(minutes=5))
+
+
+def test_a_data_interval_from_airflow_works_past_its_end():
+    """Airflow hands pendulum datetimes, whose zone is lost when a timedelta is added to them."""
+    ctx = context("backfill") | {
+        "data_interval_start": pendulum.instance(START),
+        "data_interval_end": pendulum.instance(START + timedelta(minutes=5)),
+    }
+    assert ReplayWindow.of_run(ctx).passed(event("2026-11-24T10:08:00.000Z"))
 
 
 @pytest.mark.parametrize("run_type", ["scheduled", "manual"])
