@@ -99,6 +99,23 @@ def assert_replayed(stack: Stack, runs: list[dict], inside: set[str], outside: s
         assert "the watermark is not touched" in stack.task_log(run["dag_run_id"], "commit_watermark")
 
 
+def test_a_watermark_older_than_retention_fails_the_run_loudly(stack):
+    """First, while the tenant's log ids still follow its dates as Auth0's do."""
+    gone = add(stack, datetime.now(UTC) - timedelta(days=3))[0]  # the log the watermark stands at
+    kept = add(stack, datetime.now(UTC))
+    assert stack.standin.forget_before(datetime.now(UTC) - timedelta(days=2)) == 1  # retention passes over it
+    stack.set_watermark(gone.log_id, gone.date)  # as if the DAG had stood still since
+    stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
+    run_id = stack.trigger()
+    assert stack.wait(run_id) == "failed"
+    log = stack.task_log(run_id, "fetch_logs")
+    assert f"Auth0 no longer keeps log {gone.log_id}" in log
+    assert "about 3.0 days" in log  # roughly how much was lost
+    assert "AUTH0_WEBHOOKS_ON_GAP=continue" in log and "delete the Variable 'auth0_webhooks_watermark'" in log
+    assert stack.watermark() == gone.log_id  # nothing passed the gap
+    assert kept[0].log_id not in stack.receiver.delivered_log_ids()
+
+
 def test_a_backfill_replays_its_window_while_scheduled_runs_go_on(stack):
     start = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
     start -= timedelta(minutes=start.minute % 5)
@@ -148,18 +165,3 @@ def test_a_replay_triggered_with_conf_does_the_same(stack):
     assert_replayed(stack, runs, inside, outside)
     wait_for(lambda: stack.watermark() == live[-1].log_id, 300, "the live events committed")
     assert {e.log_id for e in live} <= set(stack.receiver.delivered_log_ids())
-
-
-def test_a_watermark_older_than_retention_fails_the_run_loudly(stack):
-    gone = add(stack, datetime.now(UTC) - timedelta(days=3))[0]  # the log the watermark stands at
-    stack.set_watermark(gone.log_id, gone.date)
-    kept = add(stack, datetime.now(UTC))
-    assert stack.standin.forget_before(datetime.now(UTC) - timedelta(days=2)) >= 1  # retention passes over it
-    run_id = stack.trigger()
-    assert stack.wait(run_id) == "failed"
-    log = stack.task_log(run_id, "fetch_logs")
-    assert f"Auth0 no longer keeps log {gone.log_id}" in log
-    assert "about 3.0 days" in log  # roughly how much was lost
-    assert "AUTH0_WEBHOOKS_ON_GAP=continue" in log and "delete the Variable 'auth0_webhooks_watermark'" in log
-    assert stack.watermark() == gone.log_id  # nothing passed the gap
-    assert kept[0].log_id not in stack.receiver.delivered_log_ids()
