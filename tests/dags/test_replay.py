@@ -24,15 +24,16 @@ def add(standin: Auth0StandIn, moment: datetime, count: int = 1) -> list[StoredE
     ]
 
 
-def stretch(standin: Auth0StandIn, start: datetime, end: datetime, inside_count: int) -> list[str]:
+def stretch(standin: Auth0StandIn, start: datetime, end: datetime, inside_count: int, just_after: int = 1) -> list[str]:
     """Logs around ``[start, end)`` with dates a little out of log-id order, as Auth0 writes them;
-    returns the ids of those dated inside."""
+    returns the ids of those dated inside. ``just_after`` logs dated 10 s past the end come before
+    one dated inside that was logged late."""
     inside: list[StoredEvent] = []
     add(standin, start - timedelta(minutes=10))
     inside += add(standin, start + timedelta(seconds=1))  # an id before the next one's, dated later
     add(standin, start - timedelta(seconds=20))
     inside += add(standin, start + timedelta(seconds=2), inside_count - 2)
-    add(standin, end + timedelta(seconds=10))
+    add(standin, end + timedelta(seconds=10), just_after)
     inside += add(standin, end - timedelta(seconds=1))  # logged late: its id comes after one dated past the end
     add(standin, end + timedelta(minutes=30))
     return [e.log_id for e in inside]
@@ -54,7 +55,7 @@ def set_live_state(log_id: str) -> tuple[str, str]:
 def test_a_replay_delivers_exactly_the_events_dated_in_its_window(standin, receiver, run_dag):
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     end = start + timedelta(minutes=5)
-    inside = stretch(standin, start, end, 6)
+    inside = stretch(standin, start, end, 6, just_after=150)  # the late one is a page after the end
     live = set_live_state(standin.events[-1].log_id)
 
     dag_run = run_dag(conf=window_conf(start, end))
