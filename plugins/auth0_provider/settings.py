@@ -68,9 +68,23 @@ class Settings:
                 0,
                 MAX_DELIVERY_RETRIES,
             ),
-            payload=_payload(raw("PAYLOAD"), defaults.payload),
+            payload=_choice(
+                "PAYLOAD",
+                raw("PAYLOAD"),
+                defaults.payload,
+                PAYLOAD_FORMATS,
+                "'event' (the Auth0 log event as returned, the default), 'legacy' ({date, request, response}, as "
+                'the old auth0-webhooks sent) or \'log_stream\' ([{"log_id", "data"}], as Auth0 Log Streams send)',
+            ),
             batch_size=_int_in_range("BATCH_SIZE", raw("BATCH_SIZE"), defaults.batch_size, 1, MAX_BATCH_SIZE),
-            on_gap=_on_gap(raw("ON_GAP"), defaults.on_gap),
+            on_gap=_choice(
+                "ON_GAP",
+                raw("ON_GAP"),
+                defaults.on_gap,
+                ON_GAP_CHOICES,
+                "'fail' (the default: a run that finds logs lost to Auth0's retention fails and says so) or "
+                "'continue' (accept the gap, say so in the run's log, and go on from the oldest log Auth0 keeps)",
+            ),
         )
 
 
@@ -137,25 +151,10 @@ def _start_from(value: str | None, default: str) -> str:
     )
 
 
-def _payload(value: str | None, default: str) -> str:
+def _choice(name: str, value: str | None, default: str, choices: tuple[str, ...], explained: str) -> str:
+    """One of ``choices``, case-insensitive; anything else names the setting and explains each choice."""
     if value is None or value == "":
         return default
-    if value.lower() in PAYLOAD_FORMATS:
+    if value.lower() in choices:
         return value.lower()
-    raise SettingsError(
-        f"{PREFIX}PAYLOAD: {value!r} is not allowed. Use 'event' (the Auth0 log event as returned, the "
-        "default), 'legacy' ({date, request, response}, as the old auth0-webhooks sent) or 'log_stream' "
-        '([{"log_id", "data"}], as Auth0 Log Streams send).'
-    )
-
-
-def _on_gap(value: str | None, default: str) -> str:
-    if value is None or value == "":
-        return default
-    if value.lower() in ON_GAP_CHOICES:
-        return value.lower()
-    raise SettingsError(
-        f"{PREFIX}ON_GAP: {value!r} is not allowed. Use 'fail' (the default: a run that finds logs lost to "
-        "Auth0's retention fails and says so) or 'continue' (accept the gap, say so in the run's log, and go "
-        "on from the oldest log Auth0 still keeps)."
-    )
+    raise SettingsError(f"{PREFIX}{name}: {value!r} is not allowed. Use {explained}.")
