@@ -55,11 +55,10 @@ class Stack:
             self.api.call("POST", "/variables", json=variable)
 
     def task_log(self, run_id: str, task_id: str) -> str:
-        """The task's log file as the worker wrote it (first attempt)."""
-        (path,) = (self.home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}").glob(
-            "attempt=1.log"
-        )
-        return path.read_text()
+        """The task's log file as the worker wrote it, its latest attempt."""
+        folder = self.home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}"
+        attempts = sorted(folder.glob("attempt=*.log"), key=lambda p: int(p.stem.removeprefix("attempt=")))
+        return attempts[-1].read_text()
 
     def clear_like_the_ui(self, run_id: str, task_id: str, map_index: int) -> None:
         """What the UI's "Clear" on one failed mapped instance does, downstream included."""

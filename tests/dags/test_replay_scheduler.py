@@ -165,3 +165,31 @@ def test_a_replay_triggered_with_conf_does_the_same(stack):
     assert_replayed(stack, runs, inside, outside)
     wait_for(lambda: stack.watermark() == live[-1].log_id, 300, "the live events committed")
     assert {e.log_id for e in live} <= set(stack.receiver.delivered_log_ids())
+
+
+def test_a_backfill_over_an_interval_the_dag_already_ran_replays_it_too(stack):
+    """The usual case: every interval since deployment already has a run, and
+    ``--reprocess-behavior completed`` turns that run into a backfill run."""
+    logical = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    logical -= timedelta(minutes=logical.minute % 5)
+    ran = stack.api.call("POST", f"/dags/{DAG}/dagRuns", json={"logical_date": logical.isoformat()})
+    assert stack.wait(ran["dag_run_id"]) == "success"
+    late = add(stack, parse(ran["data_interval_start"]) + timedelta(seconds=30), 3)  # dated inside, logged now
+    assert stack.wait(stack.trigger()) == "success"  # a live run delivers them
+    watermark = stack.watermark()
+    assert watermark == late[-1].log_id
+
+    stack.airflow(
+        "backfill", "create", "--dag-id", DAG, "--from-date", logical.isoformat(), "--to-date", logical.isoformat(),
+        "--reprocess-behavior", "completed",
+    )  # fmt: skip
+
+    def run_type() -> str:
+        return stack.api.call("GET", f"/dags/{DAG}/dagRuns/{ran['dag_run_id']}")["run_type"]
+
+    wait_for(lambda: run_type() == "backfill", 60, "the run turned into a backfill run")
+    assert stack.wait(ran["dag_run_id"]) == "success"
+    delivered = stack.receiver.delivered_log_ids()
+    assert all(delivered.count(e.log_id) >= 2 for e in late)  # once live, once replayed
+    assert "the watermark is not touched" in stack.task_log(ran["dag_run_id"], "commit_watermark")
+    assert stack.watermark() == watermark
