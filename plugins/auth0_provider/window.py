@@ -46,6 +46,10 @@ class ReplayWindow:
     def to_json(self) -> dict[str, str | None]:
         return {"from": _iso(self.start), "to": _iso(self.end), "after": self.after}
 
+    @classmethod
+    def from_json(cls, value: dict[str, str | None]) -> ReplayWindow:
+        return cls(_conf_time(value, "from"), _conf_time(value, "to"), value.get("after"))
+
     def __str__(self) -> str:
         return f"[{_iso(self.start)}, {_iso(self.end)})"
 

@@ -8,6 +8,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException, DagRunTriggerException
 
+from auth0_provider.window import ReplayWindow
+
 
 class Auth0DrainBacklogOperator(BaseOperator):
     """Trigger this DAG again now when the run stopped at its per-run cap with events still waiting.
@@ -39,7 +41,7 @@ class Auth0DrainBacklogOperator(BaseOperator):
         end = self.checkpoint["end"]["log_id"]
         window = self.checkpoint.get("window")
         if window:  # the rest of a replay window, from where this run stopped; still not the watermark
-            kind, conf = "replay", {"replay_from": window["from"], "replay_to": window["to"], "replay_after": end}
+            kind, conf = "replay", ReplayWindow.from_json(window).continuation(end)
         else:
             kind, conf = "drain", {"drain_after": end}
         run_id = f"{kind}__{datetime.now(UTC).isoformat()}"

@@ -50,6 +50,7 @@ def test_a_conf_window_wins_and_carries_where_to_go_on():
     window = ReplayWindow.of_run(context("manual", conf))
     assert window == ReplayWindow(START, START + timedelta(hours=4), "901")
     assert ReplayWindow.of_run(context("manual", window.continuation("902"))).after == "902"
+    assert ReplayWindow.from_json(window.to_json()) == window  # as the checkpoint carries it
 
 
 @pytest.mark.parametrize(
