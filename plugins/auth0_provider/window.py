@@ -30,6 +30,15 @@ class ReplayWindow:
     end: datetime
     after: str | None = None  # continue after this log id (a follow-up run of a window too big for one)
 
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ReplayWindowError(
+                f"The replay window {self} is empty: replay_to must be after replay_from "
+                "(a backfill run needs a data interval; the DAG's schedule gives 5 minutes)."
+            )
+        if self.after is not None and not isinstance(self.after, str):
+            raise ReplayWindowError(f"Conf 'replay_after' must be an Auth0 log id, not {self.after!r}")
+
     def contains(self, event: LogEvent) -> bool:
         moment = event.moment
         return moment is not None and self.start <= moment < self.end
@@ -39,16 +48,17 @@ class ReplayWindow:
         moment = event.moment
         return moment is not None and moment >= self.end + GRACE
 
-    def continuation(self, after: str) -> dict[str, str]:
-        """The conf of the run that replays the rest of this window, after log ``after``."""
-        return {"replay_from": _iso(self.start), "replay_to": _iso(self.end), "replay_after": after}
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"from": _iso(self.start), "to": _iso(self.end), "after": self.after}
+    def to_conf(self, after: str | None = None) -> dict[str, str]:
+        """The window as a run's conf; with ``after``, the conf of the run that replays the rest of it."""
+        conf = {"replay_from": _iso(self.start), "replay_to": _iso(self.end)}
+        return conf if after is None else {**conf, "replay_after": after}
 
     @classmethod
-    def from_json(cls, value: dict[str, str | None]) -> ReplayWindow:
-        return cls(_conf_time(value, "from"), _conf_time(value, "to"), value.get("after"))
+    def from_conf(cls, conf: dict[str, Any]) -> ReplayWindow | None:
+        """The window a run's conf asks for, or None when it names none (an empty UI form included)."""
+        if conf.get("replay_from") is None and conf.get("replay_to") is None:
+            return None
+        return cls(_conf_time(conf, "replay_from"), _conf_time(conf, "replay_to"), conf.get("replay_after"))
 
     def __str__(self) -> str:
         return f"[{_iso(self.start)}, {_iso(self.end)})"
@@ -57,21 +67,9 @@ class ReplayWindow:
     def of_run(cls, context: Any) -> ReplayWindow | None:
         """The window this run replays, or None for a run that goes on from the watermark."""
         dag_run = context["dag_run"]
-        conf = dict(dag_run.conf or {})
-        if conf.get("replay_from") is not None or conf.get("replay_to") is not None:
-            window = cls(_conf_time(conf, "replay_from"), _conf_time(conf, "replay_to"), conf.get("replay_after"))
-        elif dag_run.run_type == "backfill":
-            start, end = context["data_interval_start"], context["data_interval_end"]
-            window = cls(_plain_utc(start), _plain_utc(end))
-        else:
-            return None
-        if window.end <= window.start:
-            raise ReplayWindowError(
-                f"The replay window {window} is empty: replay_to must be after replay_from "
-                "(a backfill run needs a data interval; the DAG's schedule gives 5 minutes)."
-            )
-        if window.after is not None and not isinstance(window.after, str):
-            raise ReplayWindowError(f"Conf 'replay_after' must be an Auth0 log id, not {window.after!r}")
+        window = cls.from_conf(dict(dag_run.conf or {}))
+        if window is None and dag_run.run_type == "backfill":
+            window = cls(_plain_utc(context["data_interval_start"]), _plain_utc(context["data_interval_end"]))
         return window
 
 

@@ -138,7 +138,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         finally:
             hook.close()
         end = Watermark.at(read[-1]) if read else None
-        checkpoint = {"start": None, "end": end and end.to_json(), "backlog": more, "window": window.to_json()}
+        checkpoint = {"start": None, "end": end and end.to_json(), "backlog": more, "window": window.to_conf()}
         dated = [event for event in read if window.contains(event)]
         summary = f"replay of {window}: {len(read)} logs read, {len(dated)} dated inside; watermark untouched"
         return self._deliveries(context, dated, checkpoint, f"{summary}; {hook.requests_sent} Auth0 requests")

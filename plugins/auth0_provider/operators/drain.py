@@ -41,7 +41,7 @@ class Auth0DrainBacklogOperator(BaseOperator):
         end = self.checkpoint["end"]["log_id"]
         window = self.checkpoint.get("window")
         if window:  # the rest of a replay window, from where this run stopped; still not the watermark
-            kind, conf = "replay", ReplayWindow.from_json(window).continuation(end)
+            kind, conf = "replay", ReplayWindow.from_conf(window).to_conf(after=end)
         else:
             kind, conf = "drain", {"drain_after": end}
         run_id = f"{kind}__{datetime.now(UTC).isoformat()}"

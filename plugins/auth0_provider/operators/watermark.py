@@ -32,7 +32,9 @@ class Auth0WatermarkCommitOperator(BaseOperator):
     def execute(self, context: Any) -> bool:
         if "window" in self.checkpoint:
             window = self.checkpoint["window"]
-            self.log.info("A replay of [%s, %s): the watermark is not touched", window["from"], window["to"])
+            self.log.info(
+                "A replay of [%s, %s): the watermark is not touched", window["replay_from"], window["replay_to"]
+            )
             return False
         start = Watermark.from_json(self.checkpoint["start"])
         end = Watermark.from_json(self.checkpoint["end"])

@@ -49,8 +49,8 @@ def test_a_conf_window_wins_and_carries_where_to_go_on():
     conf = {"replay_from": "2026-11-24T10:00:00Z", "replay_to": "2026-11-24T14:00:00+00:00", "replay_after": "901"}
     window = ReplayWindow.of_run(context("manual", conf))
     assert window == ReplayWindow(START, START + timedelta(hours=4), "901")
-    assert ReplayWindow.of_run(context("manual", window.continuation("902"))).after == "902"
-    assert ReplayWindow.from_json(window.to_json()) == window  # as the checkpoint carries it
+    assert ReplayWindow.of_run(context("manual", window.to_conf(after="902"))).after == "902"
+    assert ReplayWindow.from_conf(window.to_conf(after=window.after)) == window  # as the checkpoint carries it
 
 
 @pytest.mark.parametrize(
