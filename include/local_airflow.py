@@ -195,6 +195,14 @@ class AirflowApi:
             return None
         return json.loads(value)["log_id"]
 
+    def set_watermark(self, log_id: str, date: str | None = None) -> None:
+        """Write the ``auth0_webhooks_watermark`` Variable, as editing it in the UI does."""
+        variable = {"key": "auth0_webhooks_watermark", "value": json.dumps({"log_id": log_id, "date": date})}
+        try:
+            self.call("PATCH", "/variables/auth0_webhooks_watermark", json=variable)
+        except RuntimeError:  # not there yet
+            self.call("POST", "/variables", json=variable)
+
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.5) -> None:
     """Poll ``condition`` until it holds; TimeoutError naming ``what`` after ``timeout`` seconds."""

@@ -47,13 +47,6 @@ class Stack:
     def watermark(self) -> str | None:
         return self.api.watermark()
 
-    def set_watermark(self, log_id: str, date: str | None = None) -> None:
-        variable = {"key": "auth0_webhooks_watermark", "value": json.dumps({"log_id": log_id, "date": date})}
-        try:
-            self.api.call("PATCH", "/variables/auth0_webhooks_watermark", json=variable)
-        except RuntimeError:  # not there yet
-            self.api.call("POST", "/variables", json=variable)
-
     def task_log(self, run_id: str, task_id: str) -> str:
         """The task's log file as the worker wrote it, its latest attempt."""
         folder = self.home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}"

@@ -69,7 +69,7 @@ def history(stack: Stack, start: datetime, end: datetime) -> tuple[set[str], set
     outside += add(stack, end + timedelta(seconds=20), 3)
     inside += add(stack, end - timedelta(seconds=30), 5)  # logged late: ids after ones dated past the end
     outside += add(stack, end + timedelta(minutes=20), 3)
-    stack.set_watermark(stack.standin.events[-1].log_id)
+    stack.api.set_watermark(stack.standin.events[-1].log_id)
     stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
     return {e.log_id for e in inside}, {e.log_id for e in outside}
 
@@ -104,7 +104,7 @@ def test_a_watermark_older_than_retention_fails_the_run_loudly(stack):
     gone = add(stack, datetime.now(UTC) - timedelta(days=3))[0]  # the log the watermark stands at
     kept = add(stack, datetime.now(UTC))
     assert stack.standin.forget_before(datetime.now(UTC) - timedelta(days=2)) == 1  # retention passes over it
-    stack.set_watermark(gone.log_id, gone.date)  # as if the DAG had stood still since
+    stack.api.set_watermark(gone.log_id, gone.date)  # as if the DAG had stood still since
     stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
     run_id = stack.trigger()
     assert stack.wait(run_id) == "failed"
