@@ -8,7 +8,7 @@ import ipaddress
 import json
 from pathlib import Path
 
-from auth0_standin import load_fixture_lines
+from auth0_standin import Auth0StandIn, StoredEvent, load_fixture_lines
 
 FIXTURE_EVENTS = [json.loads(line) for line in load_fixture_lines()]
 
@@ -38,6 +38,17 @@ def api_event(method: str, path: str, **fields: object) -> dict:
     event["details"]["request"].update(method=method, path=path)
     event.update(fields)
     return event
+
+
+def user_creations(
+    standin: Auth0StandIn,
+    moment: datetime.datetime,
+    count: int = 1,
+    step: datetime.timedelta = datetime.timedelta(seconds=1),
+) -> list[StoredEvent]:
+    """``count`` new user-creation events, dated from ``moment`` ``step`` apart, in the order added."""
+    event = api_event("post", "/api/v2/users")
+    return [standin.add_event(event, moment=moment + i * step) for i in range(count)]
 
 
 def fixture_event(event_type: str) -> dict:

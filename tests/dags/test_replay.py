@@ -12,16 +12,9 @@ from airflow.utils.session import create_session
 
 from auth0_standin import Auth0StandIn, StoredEvent
 from tests.dags.conftest import WATERMARK, states, stored_watermark
-from tests.support import api_event
+from tests.support import api_event, user_creations
 
 POINTER = f"{WATERMARK}_read_ahead"
-
-
-def add(standin: Auth0StandIn, moment: datetime, count: int = 1) -> list[StoredEvent]:
-    return [
-        standin.add_event(api_event("post", "/api/v2/users"), moment=moment + timedelta(seconds=i))
-        for i in range(count)
-    ]
 
 
 def stretch(standin: Auth0StandIn, start: datetime, end: datetime, inside_count: int, just_after: int = 1) -> list[str]:
@@ -29,13 +22,15 @@ def stretch(standin: Auth0StandIn, start: datetime, end: datetime, inside_count:
     returns the ids of those dated inside. ``just_after`` logs dated 10 s past the end come before
     one dated inside that was logged late."""
     inside: list[StoredEvent] = []
-    add(standin, start - timedelta(minutes=10))
-    inside += add(standin, start + timedelta(seconds=1))  # an id before the next one's, dated later
-    add(standin, start - timedelta(seconds=20))
-    inside += add(standin, start + timedelta(seconds=2), inside_count - 2)
-    add(standin, end + timedelta(seconds=10), just_after)
-    inside += add(standin, end - timedelta(seconds=1))  # logged late: its id comes after one dated past the end
-    add(standin, end + timedelta(minutes=30))
+    user_creations(standin, start - timedelta(minutes=10))
+    inside += user_creations(standin, start + timedelta(seconds=1))  # an id before the next one's, dated later
+    user_creations(standin, start - timedelta(seconds=20))
+    inside += user_creations(standin, start + timedelta(seconds=2), inside_count - 2)
+    user_creations(standin, end + timedelta(seconds=10), just_after)
+    inside += user_creations(
+        standin, end - timedelta(seconds=1)
+    )  # logged late: its id comes after one dated past the end
+    user_creations(standin, end + timedelta(minutes=30))
     return [e.log_id for e in inside]
 
 
@@ -102,8 +97,10 @@ def test_a_replay_with_a_bad_window_fails_naming_the_conf_key(standin, receiver,
 
 def aged_out(standin: Auth0StandIn) -> tuple[StoredEvent, list[StoredEvent]]:
     """A watermark on a log dated 3 days ago, then retention deletes it and the day after it."""
-    gone = add(standin, datetime.now(UTC) - timedelta(days=3), 3)
-    kept = add(standin, datetime.now(UTC) - timedelta(hours=30), 2) + add(standin, datetime.now(UTC), 2)
+    gone = user_creations(standin, datetime.now(UTC) - timedelta(days=3), 3)
+    kept = user_creations(standin, datetime.now(UTC) - timedelta(hours=30), 2) + user_creations(
+        standin, datetime.now(UTC), 2
+    )
     VariableModel.set(WATERMARK, json.dumps({"log_id": gone[0].log_id, "date": gone[0].date}))
     assert standin.forget_before(datetime.now(UTC) - timedelta(days=2)) == 3
     return gone[0], kept
@@ -133,13 +130,13 @@ def test_on_gap_continue_resumes_from_the_oldest_kept_log_and_logs_the_gap(stand
 
 def test_only_a_watermark_old_enough_to_have_aged_out_is_checked(standin, receiver, run_dag):
     """One request to see that a day-old watermark's log is still kept; none for a fresh one."""
-    old = add(standin, datetime.now(UTC) - timedelta(days=1))[0]
+    old = user_creations(standin, datetime.now(UTC) - timedelta(days=1))[0]
     VariableModel.set(WATERMARK, json.dumps({"log_id": old.log_id, "date": old.date}))
-    fresh = add(standin, datetime.now(UTC), 2)
+    fresh = user_creations(standin, datetime.now(UTC), 2)
     assert run_dag().state == "success"
     assert standin.requests[f"GET /api/v2/logs/{old.log_id}"] == 1
     assert sorted(receiver.delivered_log_ids()) == [e.log_id for e in fresh]
-    newer = add(standin, datetime.now(UTC))
+    newer = user_creations(standin, datetime.now(UTC))
     assert run_dag().state == "success"
     assert not [path for path in standin.requests if path.startswith(f"GET /api/v2/logs/{fresh[-1].log_id}")]
     assert max(receiver.delivered_log_ids()) == newer[0].log_id

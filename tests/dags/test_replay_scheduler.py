@@ -7,16 +7,16 @@ takes 500 events and a window of more than 1,000 needs follow-up runs.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+import local_airflow
 from auth0_standin import Auth0StandIn, StoredEvent
 from tests.airflow_stack import DAG, Stack, airflow_stack
-from tests.support import api_event
+from tests.support import user_creations
 from webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.scheduler
@@ -36,21 +36,6 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             yield stack
 
 
-def add(stack: Stack, moment: datetime, count: int = 1, spread: timedelta = timedelta(0)) -> list[StoredEvent]:
-    """``count`` user-creation events dated from ``moment`` over ``spread``, in the order added."""
-    step = spread / count
-    return [stack.standin.add_event(api_event("post", "/api/v2/users"), moment=moment + i * step) for i in range(count)]
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
-
-
 def history(stack: Stack, start: datetime, end: datetime) -> tuple[set[str], set[str]]:
     """Logs around ``[start, end)``, dates slightly out of log-id order as in Auth0: the log ids of
     the events dated inside, and of those dated outside.
@@ -62,13 +47,16 @@ def history(stack: Stack, start: datetime, end: datetime) -> tuple[set[str], set
         if run["state"] not in ("success", "failed"):
             stack.wait(run["dag_run_id"], 300)
     inside: list[StoredEvent] = []
-    outside = add(stack, start - timedelta(minutes=10), 3)
-    inside += add(stack, start + timedelta(seconds=5), 2)  # ids before the next ones' ...
-    outside += add(stack, start - timedelta(seconds=30), 3)  # ... which are dated earlier, outside
-    inside += add(stack, start + timedelta(seconds=6), 1100, end - start - timedelta(seconds=7))
-    outside += add(stack, end + timedelta(seconds=20), 3)
-    inside += add(stack, end - timedelta(seconds=30), 5)  # logged late: ids after ones dated past the end
-    outside += add(stack, end + timedelta(minutes=20), 3)
+    outside = user_creations(stack.standin, start - timedelta(minutes=10), 3)
+    inside += user_creations(stack.standin, start + timedelta(seconds=5), 2)  # ids before the next ones' ...
+    outside += user_creations(stack.standin, start - timedelta(seconds=30), 3)  # ... which are dated earlier, outside
+    inside += user_creations(
+        stack.standin, start + timedelta(seconds=6), 1100, (end - start - timedelta(seconds=7)) / 1100
+    )
+    outside += user_creations(stack.standin, end + timedelta(seconds=20), 3)
+    # logged late: ids after ones dated past the end
+    inside += user_creations(stack.standin, end - timedelta(seconds=30), 5)
+    outside += user_creations(stack.standin, end + timedelta(minutes=20), 3)
     stack.api.set_watermark(stack.standin.events[-1].log_id)
     stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
     return {e.log_id for e in inside}, {e.log_id for e in outside}
@@ -101,8 +89,8 @@ def assert_replayed(stack: Stack, runs: list[dict], inside: set[str], outside: s
 
 def test_a_watermark_older_than_retention_fails_the_run_loudly(stack):
     """First, while the tenant's log ids still follow its dates as Auth0's do."""
-    gone = add(stack, datetime.now(UTC) - timedelta(days=3))[0]  # the log the watermark stands at
-    kept = add(stack, datetime.now(UTC))
+    gone = user_creations(stack.standin, datetime.now(UTC) - timedelta(days=3))[0]  # the log the watermark stands at
+    kept = user_creations(stack.standin, datetime.now(UTC))
     assert stack.standin.forget_before(datetime.now(UTC) - timedelta(days=2)) == 1  # retention passes over it
     stack.api.set_watermark(gone.log_id, gone.date)  # as if the DAG had stood still since
     stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
@@ -121,18 +109,20 @@ def test_a_backfill_replays_its_window_while_scheduled_runs_go_on(stack):
     start -= timedelta(minutes=start.minute % 5)
     inside, outside = history(stack, start, start + timedelta(minutes=10))
     since = datetime.now(UTC)
-    live = add(stack, datetime.now(UTC))
+    live = user_creations(stack.standin, datetime.now(UTC))
 
     stack.airflow(
         "backfill", "create", "--dag-id", DAG,
         "--from-date", start.isoformat(), "--to-date", (start + timedelta(minutes=5)).isoformat(),
         "--reprocess-behavior", "completed",  # as the README has it
     )  # fmt: skip
-    live += add(stack, datetime.now(UTC))
+    live += user_creations(stack.standin, datetime.now(UTC))
     stack.trigger()  # a normal run while the backfill runs
-    live += add(stack, datetime.now(UTC))
+    live += user_creations(stack.standin, datetime.now(UTC))
 
-    wait_for(lambda: replays_finished(stack, since, at_least=4), 480, "the backfill runs and their follow-ups")
+    local_airflow.wait_until(
+        lambda: replays_finished(stack, since, at_least=4), 480, "the backfill runs and their follow-ups", every=2
+    )
     runs = replays(stack, since)
     assert_replayed(stack, runs, inside, outside)
     backfills = [r for r in runs if r["run_type"] == "backfill"]
@@ -140,7 +130,7 @@ def test_a_backfill_replays_its_window_while_scheduled_runs_go_on(stack):
     five = timedelta(minutes=5)
     assert intervals == [(start, start + five), (start + five, start + 2 * five)]  # --to-date: the last run's start
     assert len(runs) > len(backfills)  # ~550 events a window, 500 a run: each window took a follow-up run
-    wait_for(lambda: stack.watermark() == live[-1].log_id, 300, "the live events committed")
+    local_airflow.wait_until(lambda: stack.watermark() == live[-1].log_id, 300, "the live events committed", every=2)
     assert {e.log_id for e in live} <= set(stack.receiver.delivered_log_ids())
 
 
@@ -154,16 +144,18 @@ def test_a_replay_triggered_with_conf_does_the_same(stack):
     end = start + timedelta(minutes=7)
     inside, outside = history(stack, start, end)
     since = datetime.now(UTC)
-    live = add(stack, since)
+    live = user_creations(stack.standin, since)
     stack.trigger({"replay_from": start.isoformat(), "replay_to": end.isoformat()})
-    live += add(stack, datetime.now(UTC))
+    live += user_creations(stack.standin, datetime.now(UTC))
     stack.trigger()  # a normal run, queued behind the replay
 
-    wait_for(lambda: replays_finished(stack, since, at_least=3), 420, "the replay and its follow-ups")
+    local_airflow.wait_until(
+        lambda: replays_finished(stack, since, at_least=3), 420, "the replay and its follow-ups", every=2
+    )
     runs = replays(stack, since)
     assert len(runs) >= 3  # 1,110 events in the window, 500 a run
     assert_replayed(stack, runs, inside, outside)
-    wait_for(lambda: stack.watermark() == live[-1].log_id, 300, "the live events committed")
+    local_airflow.wait_until(lambda: stack.watermark() == live[-1].log_id, 300, "the live events committed", every=2)
     assert {e.log_id for e in live} <= set(stack.receiver.delivered_log_ids())
 
 
@@ -174,7 +166,9 @@ def test_a_backfill_over_an_interval_the_dag_already_ran_replays_it_too(stack):
     logical -= timedelta(minutes=logical.minute % 5)
     ran = stack.api.call("POST", f"/dags/{DAG}/dagRuns", json={"logical_date": logical.isoformat()})
     assert stack.wait(ran["dag_run_id"]) == "success"
-    late = add(stack, parse(ran["data_interval_start"]) + timedelta(seconds=30), 3)  # dated inside, logged now
+    late = user_creations(
+        stack.standin, parse(ran["data_interval_start"]) + timedelta(seconds=30), 3
+    )  # dated inside, logged now
     assert stack.wait(stack.trigger()) == "success"  # a live run delivers them
     watermark = stack.watermark()
     assert watermark == late[-1].log_id
@@ -187,7 +181,7 @@ def test_a_backfill_over_an_interval_the_dag_already_ran_replays_it_too(stack):
     def run_type() -> str:
         return stack.api.call("GET", f"/dags/{DAG}/dagRuns/{ran['dag_run_id']}")["run_type"]
 
-    wait_for(lambda: run_type() == "backfill", 60, "the run turned into a backfill run")
+    local_airflow.wait_until(lambda: run_type() == "backfill", 60, "the run turned into a backfill run", every=2)
     assert stack.wait(ran["dag_run_id"]) == "success"
     delivered = stack.receiver.delivered_log_ids()
     assert all(delivered.count(e.log_id) >= 2 for e in late)  # once live, once replayed
