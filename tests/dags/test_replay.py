@@ -6,9 +6,11 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+from airflow.models.dagrun import DagRun
 from airflow.models.variable import Variable as VariableModel
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
+from sqlalchemy import select
 
 from auth0_standin import Auth0StandIn, StoredEvent
 from tests.dags.conftest import WATERMARK, states, stored_watermark
@@ -67,13 +69,19 @@ def checkpoint(dag_run) -> dict:
         return XComModel.deserialize_value(session.scalars(query).one())
 
 
+def replay_follow_ups() -> dict[str, dict]:
+    """The runs drain_backlog started for the rest of a window (dag.test creates them, queued): their confs."""
+    with create_session() as session:
+        return {r.run_id: dict(r.conf) for r in session.scalars(select(DagRun)) if r.run_id.startswith("replay__")}
+
+
 def test_a_window_bigger_than_a_run_goes_on_in_follow_up_runs(standin, receiver, run_dag):
     """10 events a run: the follow-up conf each run asks for (drain_backlog) carries on after its last log."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     end = start + timedelta(minutes=5)
     inside = stretch(standin, start, end, 24)
     live = set_live_state(standin.events[-1].log_id)
-    conf, runs = window_conf(start, end), 0
+    conf, runs, seen = window_conf(start, end), 0, set(replay_follow_ups())
     while conf is not None and runs < 10:
         dag_run = run_dag(max_events=10, conf=conf)
         runs += 1
@@ -81,7 +89,11 @@ def test_a_window_bigger_than_a_run_goes_on_in_follow_up_runs(standin, receiver,
         point = checkpoint(dag_run)
         more = states(dag_run)["drain_backlog[-1]"] == "success"
         assert more == point["backlog"]
-        conf = {**window_conf(start, end), "replay_after": point["end"]["log_id"]} if more else None
+        started = {run_id: c for run_id, c in replay_follow_ups().items() if run_id not in seen}
+        seen |= started.keys()
+        assert len(started) == (1 if more else 0)
+        conf = next(iter(started.values()), None)  # the next run replays with what drain_backlog asked for
+        assert conf is None or conf["replay_after"] == point["end"]["log_id"]
     assert runs == 3  # 27 logs read, from just before the window to past it, 10 a run
     assert sorted(receiver.delivered_log_ids()) == sorted(inside)  # each exactly once
     assert (VariableModel.get(WATERMARK), VariableModel.get(POINTER)) == live
