@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 BENCH := $(VENV)/.bench-installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-faults lint bench clean
 
 $(RUNTIME): requirements.txt include/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ lint: $(DEV)
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not faults"
+
+# The fault-injection suite: each fault one test, reported in docs/reliability.md.
+test-faults: $(DEV)
+	$(VENV)/bin/pytest -m faults
 
 # Throughput and backlog drain on a real Airflow; rewrites docs/benchmarks.md and docs/benchmarks.png.
 # About 22 minutes; the 100,000-event drain alone is bounded below by the read limit (10 minutes).

@@ -1,0 +1,83 @@
+"""The promise every fault test checks, and the docs/reliability.md row that reports it.
+
+At least once, nothing lost, the watermark never past an undelivered event. ``Promise`` counts what
+arrived against what should have, checks the watermark after every run, and at the end compares the
+figures with the test's row in docs/reliability.md, so the table cannot drift from the tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from auth0_provider.events import log_id_key
+
+RELIABILITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+COLUMNS = ("Fault", "Injected", "What the DAG did", "Delivered", "Duplicates", "Lost", "Test")
+
+
+@dataclass(frozen=True)
+class Tally:
+    delivered: int  # distinct expected events that arrived at least once
+    duplicates: int  # arrivals of an expected event beyond its first
+    lost: int  # expected events that never arrived
+
+
+def documented_rows(doc: Path = RELIABILITY_DOC) -> dict[str, dict[str, str]]:
+    """Every fault row of the document, by the test it names."""
+    rows: dict[str, dict[str, str]] = {}
+    for line in doc.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != len(COLUMNS) or not line.startswith("|"):
+            continue
+        test = re.fullmatch(r"`(test_\w+)`", cells[-1])
+        if test:
+            rows[test.group(1)] = dict(zip(COLUMNS, cells, strict=True))
+    return rows
+
+
+class Promise:
+    """What one fault test expects to arrive, and how the watermark may move meanwhile."""
+
+    def __init__(self, test_name: str, arrived: Callable[[], list[str]], watermark: Callable[[], str | None]):
+        self.test_name = test_name
+        self._arrived = arrived
+        self._watermark = watermark
+        self.expected: list[str] = []
+
+    def expect(self, log_ids: Iterable[str]) -> None:
+        """These events must reach the webhook (each at least once)."""
+        self.expected += [log_id for log_id in log_ids if log_id not in self.expected]
+
+    def check_watermark(self) -> None:
+        """The watermark is never past an expected event that has not arrived yet."""
+        mark = self._watermark()
+        if mark is None:
+            return
+        arrived = set(self._arrived())
+        behind = [i for i in self.expected if log_id_key(i) <= log_id_key(mark) and i not in arrived]
+        assert not behind, f"watermark {mark} is past {len(behind)} undelivered event(s): {behind[:5]}"
+
+    def tally(self) -> Tally:
+        counts = Counter(log_id for log_id in self._arrived() if log_id in self.expected)
+        return Tally(
+            delivered=len(counts),
+            duplicates=sum(counts.values()) - len(counts),
+            lost=len(self.expected) - len(counts),
+        )
+
+    def settle(self, duplicates: int = 0) -> Tally:
+        """Nothing lost, these many duplicates, the watermark behind deliveries, and the doc row agreeing."""
+        self.check_watermark()
+        tally = self.tally()
+        assert tally.lost == 0, f"{tally.lost} event(s) lost: {sorted(set(self.expected) - set(self._arrived()))[:5]}"
+        assert tally.duplicates == duplicates, tally
+        assert self.expected, "a fault test must expect some events"
+        row = documented_rows().get(self.test_name)
+        assert row is not None, f"docs/reliability.md has no row for {self.test_name}"
+        documented = Tally(*(int(row[column]) for column in ("Delivered", "Duplicates", "Lost")))
+        assert documented == tally, f"docs/reliability.md says {documented}, the test saw {tally}"
+        return tally
