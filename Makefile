@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 BENCH := $(VENV)/.bench-installed
 
-.PHONY: run test test-faults lint bench clean
+.PHONY: run test test-faults system-packages lint bench clean
 
 $(RUNTIME): requirements.txt include/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,15 @@ lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+# PostgreSQL and Redis (Debian packages) for the production-topology tests; installs only what is missing.
+system-packages:
+	bash tests/system-packages.sh
+
+test: lint system-packages
 	$(VENV)/bin/pytest -m "not faults"
 
 # The fault-injection suite: each fault one test, reported in docs/reliability.md.
-test-faults: $(DEV)
+test-faults: $(DEV) system-packages
 	$(VENV)/bin/pytest -m faults
 
 # Throughput and backlog drain on a real Airflow; rewrites docs/benchmarks.md and docs/benchmarks.png.

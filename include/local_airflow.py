@@ -92,7 +92,9 @@ def _keys(home: Path) -> dict[str, str]:
 
 
 def migrate(env: Mapping[str, str]) -> None:
-    subprocess.run(["airflow", "db", "migrate"], env=dict(env), check=True, capture_output=True, timeout=600)
+    done = subprocess.run(["airflow", "db", "migrate"], env=dict(env), capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
 def start(args: list[str], env: Mapping[str, str], log: IO[Any]) -> subprocess.Popen:

@@ -1,35 +1,73 @@
 """A real Airflow for the scheduler tests: api-server, scheduler and dag-processor on 127.0.0.1.
 
-LocalExecutor on SQLite in a temporary home, the two connections created through the REST API as
-the UI does, and every process stopped by id at the end, task runners included.
+Two topologies, one code path:
+- ``airflow_stack``: LocalExecutor on SQLite in a temporary home (what ``make run`` runs);
+- ``production_stack``: PostgreSQL as the metadata DB and CeleryExecutor with a Redis broker and
+  two workers. Each worker has an Airflow home (and temp folder) of its own, as a separate machine
+  would, so anything the DAG kept on a local disk would not be seen by the other worker.
+The two connections are created through the REST API as the UI does, and every process is stopped
+by id at the end, task runners included.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy
 
 import local_airflow
 from auth0_standin import Auth0StandIn
+from tests import services
 from webhook_receiver import WebhookReceiver
 
 DAG = "auth0_webhooks"
+CORE = {
+    "api-server": ["api-server"],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+}
 
 
 class Stack:
+    """The running components (by name: their args and environment) and the peers they talk to."""
+
+    api: local_airflow.AirflowApi  # once the api-server answers
+
     def __init__(
         self,
         home: Path,
         env: dict[str, str],
-        api: local_airflow.AirflowApi,
+        components: dict[str, tuple[list[str], dict[str, str]]],
+        log: IO[Any],
         standin: Auth0StandIn,
         receiver: WebhookReceiver,
     ) -> None:
-        self.home, self.env, self.api, self.standin, self.receiver = home, env, api, standin, receiver
+        self.home, self.env, self.components, self.standin, self.receiver = home, env, components, standin, receiver
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._log = log
+
+    @property
+    def worker_homes(self) -> list[Path]:
+        """Where each Celery worker keeps its files (its "local disk"); empty for LocalExecutor."""
+        return [Path(env["AIRFLOW_HOME"]) for name, (_, env) in self.components.items() if name.startswith("worker")]
+
+    def start(self, name: str) -> None:
+        args, env = self.components[name]
+        self.processes[name] = local_airflow.start(args, env, self._log)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the component's whole process group, as when its machine dies: no clean-up runs."""
+        process = self.processes[name]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
     def trigger(self, conf: dict | None = None) -> str:
         body = {"logical_date": datetime.now(UTC).isoformat(), "conf": conf or {}}
@@ -48,10 +86,24 @@ class Stack:
         return self.api.watermark()
 
     def task_log(self, run_id: str, task_id: str) -> str:
-        """The task's log file as the worker wrote it, its latest attempt."""
-        folder = self.home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}"
-        attempts = sorted(folder.glob("attempt=*.log"), key=lambda p: int(p.stem.removeprefix("attempt=")))
-        return attempts[-1].read_text()
+        """The task's log file as the worker that ran it wrote it, its latest attempt."""
+        attempts = [
+            path
+            for home in (self.home, *self.worker_homes)
+            for path in (home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}").glob(
+                "attempt=*.log"
+            )
+        ]
+        return max(attempts, key=lambda p: int(p.stem.removeprefix("attempt="))).read_text()
+
+    def table(self, name: str) -> list[tuple]:
+        """Every row of a metadata DB table, whichever database the stack runs on."""
+        engine = sqlalchemy.create_engine(self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        try:
+            with engine.connect() as db:
+                return [tuple(row) for row in db.execute(sqlalchemy.text(f"SELECT * FROM {name}"))]
+        finally:
+            engine.dispose()
 
     def clear_like_the_ui(self, run_id: str, task_id: str, map_index: int) -> None:
         """What the UI's "Clear" on one failed mapped instance does, downstream included."""
@@ -93,22 +145,50 @@ def airflow_stack(
     receiver: WebhookReceiver,
     settings: Mapping[str, str],
     webhook_uri: str | None = None,
+    celery_workers: int = 0,
 ) -> Iterator[Stack]:
     """Airflow with these environment settings, its DAG registered (paused) and both connections made."""
     port = local_airflow.free_port()
     env = local_airflow.airflow_env(home, port, settings)
     local_airflow.migrate(env)
-    processes = []
+    components = {name: (args, env) for name, args in CORE.items()}
+    for n in range(1, celery_workers + 1):
+        worker_home = home / "workers" / f"worker{n}"
+        (worker_home / "tmp").mkdir(parents=True)
+        worker_env = {**env, "AIRFLOW_HOME": str(worker_home), "TMPDIR": str(worker_home / "tmp")}
+        args = ["celery", "worker", "--concurrency", "1", "--celery-hostname", f"worker{n}@%h", "--skip-serve-logs"]
+        components[f"worker{n}"] = (args, worker_env)
     with open(home / "components.log", "w") as log:
+        stack = Stack(home, env, components, log, standin, receiver)
         try:
-            for args in (["api-server"], ["scheduler", "--skip-serve-logs"], ["dag-processor"]):
-                processes.append(local_airflow.start(args, env, log))
+            for name in stack.components:
+                stack.start(name)
             base_url = f"http://127.0.0.1:{port}"
-            local_airflow.wait_for(f"{base_url}/api/v2/monitor/health", 180, processes)
-            api = local_airflow.AirflowApi(base_url, local_airflow.admin_password(home))
-            api.wait_for_dag(DAG, 120)
-            create_connection(api, "auth0_default", standin.connection_uri())
-            create_connection(api, "auth0_webhook", webhook_uri or receiver.connection_uri())
-            yield Stack(home, env, api, standin, receiver)
+            local_airflow.wait_for(f"{base_url}/api/v2/monitor/health", 180, list(stack.processes.values()))
+            stack.api = local_airflow.AirflowApi(base_url, local_airflow.admin_password(home))
+            stack.api.wait_for_dag(DAG, 120)
+            create_connection(stack.api, "auth0_default", standin.connection_uri())
+            create_connection(stack.api, "auth0_webhook", webhook_uri or receiver.connection_uri())
+            yield stack
         finally:
-            local_airflow.stop(processes)
+            local_airflow.stop(list(stack.processes.values()))
+
+
+@contextmanager
+def production_stack(
+    home: Path,
+    standin: Auth0StandIn,
+    receiver: WebhookReceiver,
+    settings: Mapping[str, str],
+    webhook_uri: str | None = None,
+) -> Iterator[Stack]:
+    """``airflow_stack`` on PostgreSQL with CeleryExecutor, a Redis broker and two workers."""
+    with services.postgres() as database, services.redis() as broker:
+        topology = {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database,
+        }
+        with airflow_stack(home, standin, receiver, {**settings, **topology}, webhook_uri, celery_workers=2) as stack:
+            yield stack

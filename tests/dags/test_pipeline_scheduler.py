@@ -1,9 +1,11 @@
 """End to end under a real scheduler: concurrency, retrying from the UI, signatures and secrets.
 
-Starts api-server, scheduler and dag-processor (LocalExecutor, SQLite) in a temporary home, with
-the stand-in and a signature-checking receiver on 127.0.0.1, and stops every process it started by
-id. The connections are created through the REST API, as in the UI, with recognisable secrets; the
-last test searches the whole Airflow home for them.
+Every test runs on two topologies: LocalExecutor on SQLite, and the production one, PostgreSQL
+with CeleryExecutor, a Redis broker and two workers that share no disk (tests/airflow_stack.py).
+Each starts api-server, scheduler and dag-processor in a temporary home, with the stand-in and a
+signature-checking receiver on 127.0.0.1, and stops every process it started by id. The
+connections are created through the REST API, as in the UI, with recognisable secrets; the last
+test searches the whole Airflow home (and the metadata DB) for them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import base64
 import itertools
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from auth0_standin import Auth0StandIn
-from tests.airflow_stack import DAG, Stack, airflow_stack
+from tests.airflow_stack import DAG, Stack, airflow_stack, production_stack
 from tests.support import api_event
 from webhook_receiver import WebhookReceiver
 
@@ -35,9 +36,10 @@ OLD_SECRET, NEW_SECRET = ("whsec_" + base64.b64encode(key).decode() for key in S
 SENDER_CLOCK = Path(__file__).resolve().parents[1] / "sender_clock"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=["local", "production"])
+def stack(request, tmp_path_factory) -> Iterator[Stack]:
     home: Path = tmp_path_factory.mktemp("airflow-home")
+    topology = {"local": airflow_stack, "production": production_stack}[request.param]
     with Auth0StandIn(client_secret=CLIENT_SECRET) as standin, WebhookReceiver(secret=NEW_SECRET) as receiver:
         receiver.echo_on_error = True  # error bodies quote our Authorization header back
         settings = {
@@ -49,7 +51,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         }
         # mid-rotation: the receiver knows only the new key, we sign with both
         webhook = receiver.connection_uri(Authorization=AUTHORIZATION).replace(NEW_SECRET, f"{OLD_SECRET} {NEW_SECRET}")
-        with airflow_stack(home, standin, receiver, settings, webhook) as stack:
+        with topology(home, standin, receiver, settings, webhook) as stack:
             yield stack
 
 
@@ -177,6 +179,20 @@ def test_a_retry_cleared_from_the_ui_ten_minutes_later_is_signed_afresh(stack):
     assert stack.watermark() == event.log_id
 
 
+def test_tasks_on_any_worker_share_one_token_and_keep_nothing_on_local_disk(stack):
+    """After the runs above: on the production topology every worker delivered and fetched logs, each
+    from a home of its own, yet Auth0 issued one token: the cache is in the metadata DB, not on a disk."""
+    if stack.worker_homes:
+        assert len(stack.worker_homes) == 2
+        for home in stack.worker_homes:
+            ran = {p.parent.parent.name for p in (home / "logs").rglob("attempt=*.log")}
+            ran |= {p.parent.name for p in (home / "logs").rglob("attempt=*.log")}
+            assert {"task_id=deliver", "task_id=fetch_logs"} <= ran, (home.name, ran)
+    else:
+        assert stack.env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert stack.standin.tokens_issued == 1
+
+
 def secret_forms() -> dict[str, bytes]:
     """Each secret as text and in the encodings a leak could take (JSON, base64, raw key bytes)."""
     forms = {"client secret": CLIENT_SECRET.encode(), "Authorization value": AUTHORIZATION.encode()}
@@ -196,20 +212,15 @@ def test_no_secret_is_anywhere_in_the_airflow_home(stack):
     assert tokens and stack.receiver.deliveries  # the secrets were in use
     forms = secret_forms() | {f"access token {n}": token.encode() for n, token in enumerate(tokens, start=1)}
 
-    db = sqlite3.connect(stack.home / "airflow.db")
-    try:
-        for table in ("xcom", "rendered_task_instance_fields", "serialized_dag", "connection", "variable"):
-            rows = db.execute(f"SELECT * FROM {table}").fetchall()
-            assert rows, f"{table} is empty: the search below would prove nothing"
-            text = repr(rows).encode()
-            assert not [name for name, form in forms.items() if form in text], table
-        xcom = repr(db.execute("SELECT value FROM xcom").fetchall())
-        assert stack.receiver.deliveries[0].key in xcom  # positive control: XCom is readable here
-    finally:
-        db.close()
+    for table in ("xcom", "rendered_task_instance_fields", "serialized_dag", "connection", "variable"):
+        rows = stack.table(table)
+        assert rows, f"{table} is empty: the search below would prove nothing"
+        text = repr(rows).encode()
+        assert not [name for name, form in forms.items() if form in text], table
+    assert stack.receiver.deliveries[0].key in repr(stack.table("xcom"))  # positive control: XCom is readable
 
-    logs = [path for path in (stack.home / "logs").rglob("*") if path.is_file()]
-    delivery_logs = b"".join(p.read_bytes() for p in logs if "task_id=deliver" in str(p))
+    logs = [path for path in stack.home.rglob("*.log") if "task_id=deliver" in str(path)]  # workers' homes too
+    delivery_logs = b"".join(p.read_bytes() for p in logs)
     assert b"Webhook answered 500" in delivery_logs  # a failure whose body quoted the Authorization
     assert b'\\"authorization\\": \\"***\\"' in delivery_logs  # ... and the value was redacted
 
