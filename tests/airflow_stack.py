@@ -1,10 +1,10 @@
 """A real Airflow for the scheduler tests: api-server, scheduler and dag-processor on 127.0.0.1.
 
 Two topologies, one code path:
-- ``airflow_stack``: LocalExecutor on SQLite in a temporary home (what ``make run`` runs);
-- ``production_stack``: PostgreSQL as the metadata DB and CeleryExecutor with a Redis broker and
-  two workers. Each worker has an Airflow home (and temp folder) of its own, as a separate machine
-  would, so anything the DAG kept on a local disk would not be seen by the other worker.
+- by default LocalExecutor on SQLite in a temporary home (what ``make run`` runs);
+- with ``production=True``, PostgreSQL as the metadata DB and CeleryExecutor with a Redis broker
+  and two workers. Each worker has an Airflow home (and temp folder) of its own, as a separate
+  machine would, so anything the DAG kept on a local disk would not be seen by the other worker.
 The two connections are created through the REST API as the UI does, and every process is stopped
 by id at the end, task runners included.
 """
@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -139,56 +139,52 @@ def create_connection(api: local_airflow.AirflowApi, conn_id: str, uri: str) -> 
 
 
 @contextmanager
+def production_topology() -> Iterator[dict[str, str]]:
+    """PostgreSQL and Redis running, and the settings that make Airflow use them with Celery."""
+    with services.postgres() as database, services.redis() as broker:
+        yield {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database,
+        }
+
+
+@contextmanager
 def airflow_stack(
     home: Path,
     standin: Auth0StandIn,
     receiver: WebhookReceiver,
     settings: Mapping[str, str],
     webhook_uri: str | None = None,
-    celery_workers: int = 0,
+    production: bool = False,
 ) -> Iterator[Stack]:
-    """Airflow with these environment settings, its DAG registered (paused) and both connections made."""
-    port = local_airflow.free_port()
-    env = local_airflow.airflow_env(home, port, settings)
-    local_airflow.migrate(env)
-    components = {name: (args, env) for name, args in CORE.items()}
-    for n in range(1, celery_workers + 1):
-        worker_home = home / "workers" / f"worker{n}"
-        (worker_home / "tmp").mkdir(parents=True)
-        worker_env = {**env, "AIRFLOW_HOME": str(worker_home), "TMPDIR": str(worker_home / "tmp")}
-        args = ["celery", "worker", "--concurrency", "1", "--celery-hostname", f"worker{n}@%h", "--skip-serve-logs"]
-        components[f"worker{n}"] = (args, worker_env)
-    with open(home / "components.log", "w") as log:
+    """Airflow with these environment settings, its DAG registered (paused) and both connections made.
+
+    ``production``: on PostgreSQL with CeleryExecutor, a Redis broker and two workers.
+    """
+    with ExitStack() as running:
+        if production:
+            settings = {**settings, **running.enter_context(production_topology())}
+        port = local_airflow.free_port()
+        env = local_airflow.airflow_env(home, port, settings)
+        local_airflow.migrate(env)
+        components = {name: (args, env) for name, args in CORE.items()}
+        for n in range(1, 3 if production else 1):
+            worker_home = home / "workers" / f"worker{n}"
+            (worker_home / "tmp").mkdir(parents=True)
+            worker_env = {**env, "AIRFLOW_HOME": str(worker_home), "TMPDIR": str(worker_home / "tmp")}
+            args = ["celery", "worker", "--concurrency", "1", "--celery-hostname", f"worker{n}@%h", "--skip-serve-logs"]
+            components[f"worker{n}"] = (args, worker_env)
+        log = running.enter_context(open(home / "components.log", "w"))
         stack = Stack(home, env, components, log, standin, receiver)
-        try:
-            for name in stack.components:
-                stack.start(name)
-            base_url = f"http://127.0.0.1:{port}"
-            local_airflow.wait_for(f"{base_url}/api/v2/monitor/health", 180, list(stack.processes.values()))
-            stack.api = local_airflow.AirflowApi(base_url, local_airflow.admin_password(home))
-            stack.api.wait_for_dag(DAG, 120)
-            create_connection(stack.api, "auth0_default", standin.connection_uri())
-            create_connection(stack.api, "auth0_webhook", webhook_uri or receiver.connection_uri())
-            yield stack
-        finally:
-            local_airflow.stop(list(stack.processes.values()))
-
-
-@contextmanager
-def production_stack(
-    home: Path,
-    standin: Auth0StandIn,
-    receiver: WebhookReceiver,
-    settings: Mapping[str, str],
-    webhook_uri: str | None = None,
-) -> Iterator[Stack]:
-    """``airflow_stack`` on PostgreSQL with CeleryExecutor, a Redis broker and two workers."""
-    with services.postgres() as database, services.redis() as broker:
-        topology = {
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
-            "AIRFLOW__CELERY__BROKER_URL": broker,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database,
-        }
-        with airflow_stack(home, standin, receiver, {**settings, **topology}, webhook_uri, celery_workers=2) as stack:
-            yield stack
+        running.callback(lambda: local_airflow.stop(list(stack.processes.values())))
+        for name in stack.components:
+            stack.start(name)
+        base_url = f"http://127.0.0.1:{port}"
+        local_airflow.wait_for(f"{base_url}/api/v2/monitor/health", 180, list(stack.processes.values()))
+        stack.api = local_airflow.AirflowApi(base_url, local_airflow.admin_password(home))
+        stack.api.wait_for_dag(DAG, 120)
+        create_connection(stack.api, "auth0_default", standin.connection_uri())
+        create_connection(stack.api, "auth0_webhook", webhook_uri or receiver.connection_uri())
+        yield stack

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from auth0_standin import Auth0StandIn
-from tests.airflow_stack import DAG, Stack, airflow_stack, production_stack
+from tests.airflow_stack import DAG, Stack, airflow_stack
 from tests.support import api_event
 from webhook_receiver import WebhookReceiver
 
@@ -39,7 +39,6 @@ SENDER_CLOCK = Path(__file__).resolve().parents[1] / "sender_clock"
 @pytest.fixture(scope="module", params=["local", "production"])
 def stack(request, tmp_path_factory) -> Iterator[Stack]:
     home: Path = tmp_path_factory.mktemp("airflow-home")
-    topology = {"local": airflow_stack, "production": production_stack}[request.param]
     with Auth0StandIn(client_secret=CLIENT_SECRET) as standin, WebhookReceiver(secret=NEW_SECRET) as receiver:
         receiver.echo_on_error = True  # error bodies quote our Authorization header back
         settings = {
@@ -51,7 +50,8 @@ def stack(request, tmp_path_factory) -> Iterator[Stack]:
         }
         # mid-rotation: the receiver knows only the new key, we sign with both
         webhook = receiver.connection_uri(Authorization=AUTHORIZATION).replace(NEW_SECRET, f"{OLD_SECRET} {NEW_SECRET}")
-        with topology(home, standin, receiver, settings, webhook) as stack:
+        production = request.param == "production"
+        with airflow_stack(home, standin, receiver, settings, webhook, production=production) as stack:
             yield stack
 
 
