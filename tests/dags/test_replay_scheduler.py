@@ -162,7 +162,9 @@ def test_a_replay_triggered_with_conf_does_the_same(stack):
 def test_a_backfill_over_an_interval_the_dag_already_ran_replays_it_too(stack):
     """The usual case: every interval since deployment already has a run, and
     ``--reprocess-behavior completed`` turns that run into a backfill run."""
-    logical = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    # an hour back: older than any scheduled run of this module (a 5-minute tick may already own
+    # a recent interval, and two runs cannot share a logical date)
+    logical = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
     logical -= timedelta(minutes=logical.minute % 5)
     ran = stack.api.call("POST", f"/dags/{DAG}/dagRuns", json={"logical_date": logical.isoformat()})
     assert stack.wait(ran["dag_run_id"]) == "success"
