@@ -3,9 +3,10 @@
 It follows the documented behaviour that matters to a poller: client-credentials tokens that
 expire, checkpoint paging (``from``/``take``, log-id order, at most 100), search mode sorted by date
 and filtered by a ``q=date:[A TO B}`` range, retention (``forget_before``: older logs are gone),
-the ``read:logs`` scope (403 without it), a token-bucket rate limit with ``x-ratelimit-*`` headers
-and 429s. Events are served as the exact JSON text they were stored with. ``ActivityGenerator``
-writes new events continuously, shaped like the real ones in ``include/fixtures``.
+the ``read:logs`` scope (403 without it; a token keeps the scopes it was issued with), a
+token-bucket rate limit with ``x-ratelimit-*`` headers and 429s. Events are served as the exact
+JSON text they were stored with. ``ActivityGenerator`` writes new events continuously, shaped like
+the real ones in ``include/fixtures``.
 
 Run it alone with ``python include/auth0_standin.py --port 8089``.
 """
@@ -24,6 +25,7 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -58,6 +60,17 @@ class StoredEvent:
     log_id: str
     date: str
     raw: str
+
+
+@dataclass
+class Injection:
+    """A canned response for a request to ``path``, once ``after`` other requests to it went through."""
+
+    path: str
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    after: int = 0
 
 
 @dataclass
@@ -103,13 +116,20 @@ class Auth0StandIn(LoopbackServer):
         self.rate_limit = rate_limit
         self._events: list[StoredEvent] = []
         self._tokens: dict[str, float] = {}
+        self._token_scopes: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._last_id = ""
         self.tokens_issued = 0
         self.rate_limited = 0  # requests answered 429
         self.requests: Counter[str] = Counter()
-        self.injected: list[tuple[str, int, bytes, dict[str, str]]] = []
+        self.injected: list[Injection] = []
+        # Tests' hooks into a request in progress: called with "GET /api/v2/logs" (method and path)
+        # before it is answered, to change the tenant mid-run (expire tokens on the Nth page, say).
+        self.before_request: Callable[[str], None] | None = None
+        # Checkpoint pages start this many logs before `from`: overlapping pages, each repeating the
+        # end of the one before, for clients that must not deliver an event twice when that happens.
+        self.page_overlap = 0
         super().__init__(_handler_for(self), host, port)
 
     def token_request(self) -> dict[str, str]:
@@ -184,19 +204,29 @@ class Auth0StandIn(LoopbackServer):
         with self._lock:
             return list(self._events)
 
-    def inject(self, path: str, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        """Answer the next request to ``path`` with this response instead (tests' fault injection)."""
+    def inject(
+        self, path: str, status: int, body: bytes = b"", headers: dict[str, str] | None = None, *, after: int = 0
+    ) -> None:
+        """Answer the next request to ``path`` with this response instead (tests' fault injection).
+
+        Injections for one path are served in the order given. ``after`` lets that many requests to
+        ``path`` through first, counted once this injection is the next one for ``path``: a fault on
+        the third page of a backlog rather than on the first request.
+        """
         with self._lock:
-            self.injected.append((path, status, body, headers or {}))
+            self.injected.append(Injection(path, status, body, headers or {}, after))
 
     # -- request handling ---------------------------------------------------------------------
 
     def _take_injected(self, path: str) -> tuple[int, bytes, dict[str, str]] | None:
         with self._lock:
-            for i, (p, status, body, headers) in enumerate(self.injected):
-                if p == path:
+            for i, injection in enumerate(self.injected):
+                if injection.path == path:
+                    if injection.after > 0:
+                        injection.after -= 1
+                        return None
                     del self.injected[i]
-                    return status, body, headers
+                    return injection.status, injection.body, injection.headers
         return None
 
     def issue_token(self, form: dict[str, str], host: str) -> tuple[int, dict[str, Any]]:
@@ -209,6 +239,7 @@ class Auth0StandIn(LoopbackServer):
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._tokens[token] = time.time() + self.token_lifetime
+            self._token_scopes[token] = self.scopes  # granting a scope later does not change this token
             self.tokens_issued += 1
         body = {
             "access_token": token,
@@ -232,6 +263,7 @@ class Auth0StandIn(LoopbackServer):
         token = (authorization or "").removeprefix("Bearer ").strip()
         with self._lock:
             expires = self._tokens.get(token)
+            scopes = self._token_scopes.get(token, ())
         if expires is None:
             return 401, {"statusCode": 401, "error": "Unauthorized", "message": "Invalid token"}
         if expires < time.time():
@@ -240,7 +272,7 @@ class Auth0StandIn(LoopbackServer):
                 "error": "Unauthorized",
                 "message": "Expired token received for JSON Web Token validation",
             }
-        if "read:logs" not in self.scopes:
+        if "read:logs" not in scopes:  # as Auth0: the scopes the token was issued with, not today's grants
             return 403, {
                 "statusCode": 403,
                 "error": "Forbidden",
@@ -259,6 +291,7 @@ class Auth0StandIn(LoopbackServer):
                     if after
                     else 0
                 )
+                start = max(0, start - self.page_overlap) if after else start
                 return 200, self._events[start : start + take]
         events = self.events
         if params.get("q"):
@@ -345,6 +378,8 @@ def _handler_for(tenant: Auth0StandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode()
             tenant.requests[f"POST {url.path}"] += 1
+            if tenant.before_request is not None:
+                tenant.before_request(f"POST {url.path}")
             if self._serve_injected(url.path):
                 return
             if url.path != "/oauth/token":
@@ -359,6 +394,8 @@ def _handler_for(tenant: Auth0StandIn) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             tenant.requests[f"GET {url.path}"] += 1
+            if tenant.before_request is not None:
+                tenant.before_request(f"GET {url.path}")
             if self._serve_injected(url.path):
                 return
             if not url.path.startswith("/api/v2/logs"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -27,7 +28,9 @@ def run_dag(airflow_db, standin, receiver, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_WEBHOOK", receiver.connection_uri())
     monkeypatch.setenv("AUTH0_WEBHOOKS_DELIVERY_RETRIES", "0")
 
-    def run(max_events: int | None = None, conf: dict | None = None, **settings: str):
+    def run(
+        max_events: int | None = None, conf: dict | None = None, fetch_retry_delay: float | None = None, **settings: str
+    ):
         for name, value in settings.items():
             monkeypatch.setenv(f"AUTH0_WEBHOOKS_{name.upper()}", value)
         bag = DagBag(dag_folder=str(REPO / "dags"))
@@ -36,6 +39,8 @@ def run_dag(airflow_db, standin, receiver, monkeypatch):
         if max_events is not None:
             for task_id in ("fetch_logs", "prefetch_next"):
                 dag.get_task(task_id).max_events = max_events
+        if fetch_retry_delay is not None:  # dag.test sleeps through a failed try's retry_delay (30 s in the DAG)
+            dag.get_task("fetch_logs").retry_delay = timedelta(seconds=fetch_retry_delay)
         return dag.test(run_conf=conf)
 
     return run

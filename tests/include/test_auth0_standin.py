@@ -75,3 +75,44 @@ def test_retention_forgets_old_logs(standin):
     auth = {"Authorization": f"Bearer {token(standin)}"}
     assert requests.get(f"{standin.base_url}/api/v2/logs/{old.log_id}", headers=auth).status_code == 404
     assert requests.get(f"{standin.base_url}/api/v2/logs/{new.log_id}", headers=auth).status_code == 200
+
+
+def test_an_injection_can_let_requests_through_first(standin):
+    ids = [standin.add_event(api_event("post", "/api/v2/users")).log_id for _ in range(3)]
+    auth = {"Authorization": f"Bearer {token(standin)}"}
+    standin.inject("/api/v2/logs", 503, b"down", after=1)
+    standin.inject("/api/v2/logs", 502, b"bad gateway")
+
+    def get() -> int:
+        return requests.get(f"{standin.base_url}/api/v2/logs", params={"from": ids[0]}, headers=auth).status_code
+
+    assert [get(), get(), get(), get()] == [200, 503, 502, 200]
+    assert standin.injected == []
+
+
+def test_before_request_sees_each_request_before_it_is_answered(standin):
+    ids = [standin.add_event(api_event("post", "/api/v2/users")).log_id for _ in range(2)]
+    auth = {"Authorization": f"Bearer {token(standin)}"}
+    seen: list[str] = []
+    standin.before_request = lambda request: (seen.append(request), standin.expire_tokens())
+    answer = requests.get(f"{standin.base_url}/api/v2/logs", params={"from": ids[0]}, headers=auth)
+    assert answer.status_code == 401  # expired by the callback before the request was checked
+    assert seen == ["GET /api/v2/logs"]
+
+
+def test_overlapping_pages_repeat_the_end_of_the_page_before(standin):
+    ids = [standin.add_event(api_event("post", "/api/v2/users")).log_id for _ in range(5)]
+    auth = {"Authorization": f"Bearer {token(standin)}"}
+    standin.page_overlap = 1
+    page = requests.get(f"{standin.base_url}/api/v2/logs", params={"from": ids[1], "take": 2}, headers=auth)
+    assert [e["log_id"] for e in page.json()] == ids[1:3]
+
+
+def test_a_token_keeps_the_scopes_it_was_issued_with(standin):
+    standin.add_event(api_event("post", "/api/v2/users"))
+    standin.scopes = ()
+    old = {"Authorization": f"Bearer {token(standin)}"}
+    standin.scopes = ("read:logs",)  # granted later: only tokens issued from now on carry it
+    assert requests.get(f"{standin.base_url}/api/v2/logs", params={"take": 1}, headers=old).status_code == 403
+    new = {"Authorization": f"Bearer {token(standin)}"}
+    assert requests.get(f"{standin.base_url}/api/v2/logs", params={"take": 1}, headers=new).status_code == 200

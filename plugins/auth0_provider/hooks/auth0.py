@@ -243,8 +243,10 @@ class Auth0Hook(BaseHook):
             token = self.get_access_token()
             url = f"{self.tenant.base_url}{path}"
             response = self._send("GET", url, params=params, headers={"Authorization": f"Bearer {token}"})
-            if response.status_code == 401 and not renewed:
-                self.log.info("Auth0 answered 401 for %s; renewing the access token once", path)
+            if response.status_code in (401, 403) and not renewed:
+                # 401: the token expired or was revoked. 403: a token keeps the scopes it was issued
+                # with, so one cached before read:logs was granted is refused until it is renewed.
+                self.log.info("Auth0 answered %d for %s; renewing the access token once", response.status_code, path)
                 self._forget_token()
                 renewed = True
                 continue
@@ -255,7 +257,8 @@ class Auth0Hook(BaseHook):
                 )
             if response.status_code == 403:
                 raise Auth0ConfigError(
-                    f"Auth0 answered 403 for {path}: the application lacks the read:logs scope. Grant "
+                    f"Auth0 answered 403 for {path} even with a freshly issued token: the application lacks "
+                    "the read:logs scope. Grant "
                     f"read:logs to the client of connection {self.auth0_conn_id!r} in the Auth0 dashboard "
                     f"(Applications > APIs > Auth0 Management API > Machine to Machine Applications)."
                 )

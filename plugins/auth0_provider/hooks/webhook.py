@@ -81,6 +81,16 @@ class WebhookHook(HttpHook):
             mask(secret[len(signing.SECRET_PREFIX) :])
         return None
 
+    def _set_base_url(self, connection: Any) -> None:
+        """Refuse a host without a scheme: HttpHook would silently send it over plain http."""
+        host = (connection.host or "").strip()
+        if "://" not in host and not connection.schema:
+            raise WebhookConfigError(
+                f"Connection {self.http_conn_id!r}: host {host!r} has no scheme. Write the full URL, for "
+                f"example 'https://{host or 'example.com/hooks/auth0'}': http or https is not guessed."
+            )
+        super()._set_base_url(connection)
+
     def _configure_session_from_extra(
         self, session: Session, connection: Any, extra_options: dict[str, Any]
     ) -> Session:

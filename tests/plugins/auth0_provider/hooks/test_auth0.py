@@ -203,6 +203,18 @@ def test_403_names_the_missing_scope():
             del os.environ["AIRFLOW_CONN_AUTH0_DEFAULT"]
 
 
+def test_a_token_cached_before_read_logs_was_granted_is_renewed_once(standin, connect):
+    ids = add_events(standin, 2)
+    standin.scopes = ()
+    with pytest.raises(Auth0ConfigError, match="even with a freshly issued token: the application lacks the read:logs"):
+        connect(standin).read_logs(ids[0], max_events=10)
+    assert standin.tokens_issued == 2  # the cached one, then one fresh token before giving up
+    standin.scopes = ("read:logs",)  # granted in the dashboard: the cached token still lacks it
+    events = connect(standin).read_logs(ids[0], max_events=10)
+    assert [e.log_id for e in events] == ids[1:]
+    assert standin.tokens_issued == 3
+
+
 def test_wrong_client_secret_is_a_clear_error_without_the_secret(standin, monkeypatch):
     conn = json.loads(standin.connection_uri()) | {"password": "not-the-right-secret"}
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", json.dumps(conn))

@@ -112,6 +112,14 @@ def test_a_login_is_refused_naming_the_connection(receiver, connect):
     assert receiver.requests == []
 
 
+def test_a_host_without_a_scheme_is_refused_not_sent_over_plain_http(receiver, connect):
+    with pytest.raises(WebhookConfigError, match=r"'auth0_webhook': host '127\.0\.0\.1:\d+/hooks/auth0' has no scheme"):
+        send(connect(receiver, host=receiver.url.removeprefix("http://")))
+    assert receiver.requests == []
+    send(connect(receiver, host=receiver.url.removeprefix("http://"), schema="http"))  # explicit: that is a choice
+    assert len(receiver.deliveries) == 1
+
+
 @pytest.mark.parametrize("password", ["sk_live_9f8e7d6c5b", "whsec_!!!!9f8e7d6c", f"{SECRET} whsec_"])
 def test_a_malformed_secret_is_refused_without_quoting_it(receiver, connect, password):
     number = len(password.split())
