@@ -63,7 +63,11 @@ Reply = tuple[int, dict[str, str], bytes]  # status, headers, JSON body
 
 
 def post_handler(handle: Callable[[str, dict[str, str], bytes], Reply]) -> type[BaseHTTPRequestHandler]:
-    """A request handler that passes each POST (path, lower-cased headers, body) to ``handle``."""
+    """A request handler that passes each POST (path, lower-cased headers, body) to ``handle``.
+
+    A reply whose headers set ``Content-Length`` above the length of its body is cut short: the body
+    is sent, then the connection closed, as by a receiver that crashes while answering.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -75,12 +79,14 @@ def post_handler(handle: Callable[[str, dict[str, str], bytes], Reply]) -> type[
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
             status, reply_headers, reply = handle(self.path, headers, body)
+            answer = {"Content-Type": "application/json", "Content-Length": str(len(reply)), **reply_headers}
             self.send_response(status)
-            for name, value in {"Content-Type": "application/json", **reply_headers}.items():
+            for name, value in answer.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)
+            if int(answer["Content-Length"]) > len(reply):
+                self.close_connection = True  # mid-body: the client sees the connection end early
 
     return Handler
 

@@ -44,6 +44,12 @@ class WebhookReceiver(LoopbackServer):
     - ``secret``: verify every request's signature; a bad or missing one is answered 401.
     - ``fail_keys``: Idempotency-Key -> status to answer with, every time.
     - ``script``: Idempotency-Key -> replies ``(status, headers)`` to give, one per request, first.
+      Headers with a ``Content-Length`` larger than the reply cut it short: the connection is closed
+      mid-body, after the request was recorded, as by a receiver that crashes while answering.
+    - ``hang``: Idempotency-Key -> seconds to stall before answering, every time: a receiver that
+      takes longer than the sender's read timeout. It still records and answers the request once
+      the sender has given up, as a receiver that kept working on it would; ``wait_idle()`` waits
+      for that.
     - ``echo_on_error``: put the request's Authorization header in error bodies, as careless
       receivers do, to prove the sender keeps it out of its logs anyway.
     """
@@ -63,6 +69,7 @@ class WebhookReceiver(LoopbackServer):
         self.on_delivery = on_delivery
         self.fail_keys: dict[str, int] = {}
         self.script: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self.hang: dict[str, float] = {}
         self.echo_on_error = False
         self.deliveries: list[Delivery] = []  # accepted (2xx) ones
         self.requests: list[Delivery] = []  # every request, with the status it got
@@ -93,6 +100,14 @@ class WebhookReceiver(LoopbackServer):
         events = [event for body in bodies for event in (body if isinstance(body, list) else [body])]
         return [event["log_id"] for event in events]
 
+    def wait_idle(self, timeout: float) -> None:
+        """Wait until no request is being handled (hung ones included); fail after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the receiver still handles {self.in_flight} request(s) after {timeout} s")
+            time.sleep(0.05)
+
     def reset(self) -> None:
         with self._lock:
             self.deliveries.clear()
@@ -104,10 +119,11 @@ class WebhookReceiver(LoopbackServer):
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if self.delay:
-                time.sleep(self.delay)
-            verified = self._verify(headers, body)
             key = headers.get("idempotency-key", "")
+            stall = self.delay + self.hang.get(key, 0.0)
+            if stall:
+                time.sleep(stall)
+            verified = self._verify(headers, body)
             with self._lock:
                 scripted = self.script.get(key)
                 status, reply_headers = scripted.pop(0) if scripted else (self.fail_keys.get(key, 200), {})

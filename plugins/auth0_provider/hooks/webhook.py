@@ -9,6 +9,7 @@ differs is what a receiver on the public internet needs:
 - each send is signed with a fresh timestamp, over the exact body bytes;
 - only a 2xx is a delivery. Redirects are not followed (requests would replay a POST as a GET),
   410 Gone stops without retries, and a ``Retry-After`` on 429/503 is raised for the retry policy.
+  An answer cut off mid-body is not a delivery either: it is sent again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from requests import PreparedRequest, Response, Session
+from requests.exceptions import ChunkedEncodingError
 
 from auth0_provider import signing
 from auth0_provider.masking import mask, redact
@@ -118,7 +120,14 @@ class WebhookHook(HttpHook):
             "allow_redirects": False,
             "check_response": True,
         }
-        return super().run_and_check(session, prepped_request, options)
+        try:
+            return super().run_and_check(session, prepped_request, options)
+        except ChunkedEncodingError as exc:  # the answer's body ended early: its status cannot be trusted
+            raise WebhookDeliveryError(
+                f"Webhook answer was cut off: the connection closed before the end of its body ({exc}). The "
+                "receiver may have kept the delivery, but only a whole 2xx answer counts: it is sent again (by a retry "
+                f"or the next run) with the same Idempotency-Key {msg_id}."
+            ) from exc
 
     def check_response(self, response: Response) -> None:
         """Only a 2xx is a delivery; every other answer raises an error that says what to do."""

@@ -163,6 +163,18 @@ def test_only_a_2xx_is_a_delivery(receiver, connect, status, headers, expected, 
     assert len(receiver.requests) == 1  # a redirect is not followed
 
 
+def test_a_2xx_cut_off_mid_body_is_not_a_delivery(receiver, connect):
+    """The receiver got the request, but without a whole answer the sender cannot know it kept it."""
+    receiver.script["90020211103020606888"] = [(200, {"Content-Length": "1000"})]
+    with pytest.raises(WebhookDeliveryError, match="Webhook answer was cut off") as caught:
+        send(connect(receiver))
+    assert "sent again (by a retry or the next run) with the same Idempotency-Key 90020211103020606888" in str(
+        caught.value
+    )
+    assert not isinstance(caught.value, AirflowFailException)  # retried
+    assert len(receiver.deliveries) == 1
+
+
 def test_the_connection_cannot_switch_the_status_check_off(receiver, connect):
     receiver.fail_keys["90020211103020606888"] = 500
     with pytest.raises(WebhookDeliveryError, match="500"):

@@ -1,0 +1,38 @@
+"""The test receiver's fault knobs: a reply cut off mid-body, and a hang past the sender's timeout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from webhook_receiver import WebhookReceiver
+
+
+def post(receiver: WebhookReceiver, key: str, timeout: float = 5) -> requests.Response:
+    return requests.post(receiver.url, data=b'{"log_id":"1"}', headers={"Idempotency-Key": key}, timeout=timeout)
+
+
+def test_a_reply_longer_than_sent_is_cut_off_after_the_request_was_recorded(plain_receiver):
+    plain_receiver.script["k"] = [(200, {"Content-Length": "1000"})]
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+        post(plain_receiver, "k")
+    assert [d.key for d in plain_receiver.deliveries] == ["k"]
+    assert post(plain_receiver, "k").json() == {"ok": True}  # the script is used up: a whole reply again
+
+
+def test_a_hang_outlasts_the_read_timeout_and_the_request_still_arrives(plain_receiver):
+    plain_receiver.hang["k"] = 1.0
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        post(plain_receiver, "k", timeout=0.2)
+    assert time.monotonic() - started < 0.9
+    assert post(plain_receiver, "other").ok  # only that key hangs
+    plain_receiver.wait_idle(timeout=5)
+    assert [d.key for d in plain_receiver.deliveries] == ["other", "k"]
+    plain_receiver.hang["k"] = 2.0
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        post(plain_receiver, "k", timeout=0.2)
+    with pytest.raises(TimeoutError, match="still handles 1 request"):
+        plain_receiver.wait_idle(timeout=0.2)
