@@ -162,9 +162,9 @@ def test_a_replay_triggered_with_conf_does_the_same(stack):
 def test_a_backfill_over_an_interval_the_dag_already_ran_replays_it_too(stack):
     """The usual case: every interval since deployment already has a run, and
     ``--reprocess-behavior completed`` turns that run into a backfill run."""
-    # an hour back: older than any scheduled run of this module (a 5-minute tick may already own
-    # a recent interval, and two runs cannot share a logical date)
-    logical = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    # three hours back: two runs cannot share a logical date, and the module's 5-minute ticks own the
+    # recent intervals, the backfill test above those of an hour ago
+    logical = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
     logical -= timedelta(minutes=logical.minute % 5)
     ran = stack.api.call("POST", f"/dags/{DAG}/dagRuns", json={"logical_date": logical.isoformat()})
     assert stack.wait(ran["dag_run_id"]) == "success"
