@@ -40,6 +40,11 @@ def api_event(method: str, path: str, **fields: object) -> dict:
     return event
 
 
+def user_events(standin: Auth0StandIn, count: int) -> list[StoredEvent]:
+    """``count`` new Management API calls, one per user (auth0|0, auth0|1, ...), dated now, in log-id order."""
+    return [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(count)]
+
+
 def user_creations(
     standin: Auth0StandIn,
     moment: datetime.datetime,

@@ -11,7 +11,7 @@ from airflow.models.variable import Variable as VariableModel
 
 from auth0_standin import load_fixture_lines
 from tests.dags.conftest import WATERMARK, states, stored_watermark
-from tests.support import api_event, expected_body, fixture_event
+from tests.support import api_event, expected_body, fixture_event, user_events
 
 
 def test_matching_events_arrive_byte_for_byte_and_nothing_else(standin, receiver, run_dag):
@@ -120,7 +120,7 @@ def test_start_from_now_skips_history(standin, receiver, run_dag):
 
 
 def test_a_backlog_larger_than_one_run_drains_over_runs_without_loss(standin, receiver, run_dag):
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    events = user_events(standin, 25)
     for expected_total, follow_up in ((10, "success"), (20, "success"), (25, "skipped")):
         dag_run = run_dag(max_events=10)
         assert dag_run.state == "success"
@@ -142,7 +142,7 @@ def test_a_caught_up_run_skips_the_read_ahead_without_starting_it(standin, recei
 
 
 def test_the_next_run_delivers_the_read_ahead_without_reading_again(standin, receiver, run_dag):
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    events = user_events(standin, 25)
     first = run_dag(max_events=10)
     assert states(first)["prefetch_next[-1]"] == "success"  # read events 11-20 while 1-10 were delivered
     # Auth0 refuses the next read: the next run's fetch must not need one, and its own failed
@@ -162,7 +162,7 @@ def test_the_next_run_delivers_the_read_ahead_without_reading_again(standin, rec
 
 
 def test_a_read_ahead_after_a_failed_run_is_not_taken_and_nothing_is_lost(standin, receiver, run_dag):
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    events = user_events(standin, 25)
     run_dag(max_events=10)  # delivers 1-10, reads 11-20 ahead
     receiver.fail_keys[events[12].log_id] = 500
     failed = run_dag(max_events=10)  # takes 11-20, one fails: no commit; yet it read 21-25 ahead
@@ -180,7 +180,7 @@ def test_a_read_ahead_after_a_failed_run_is_not_taken_and_nothing_is_lost(standi
 
 def test_events_after_a_backlog_that_ended_exactly_at_a_chunk_are_delivered(standin, receiver, run_dag):
     """The last chunk fills the cap, so its read-ahead finds nothing; that must not hold the next runs."""
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(20)]
+    events = user_events(standin, 20)
     run_dag(max_events=10)
     caught_up = run_dag(max_events=10)
     assert states(caught_up)["prefetch_next[-1]"] == "skipped"  # it read nothing after event 20
@@ -193,7 +193,7 @@ def test_events_after_a_backlog_that_ended_exactly_at_a_chunk_are_delivered(stan
 
 @pytest.mark.parametrize("pointer", ["not json", '["a list"]', '{"run_id": "nope", "task_id": "x", "start": "1"}'])
 def test_a_read_ahead_pointer_edited_by_hand_only_means_reading(standin, receiver, run_dag, pointer):
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(3)]
+    events = user_events(standin, 3)
     VariableModel.set(WATERMARK, json.dumps({"log_id": events[0].log_id, "date": None}))
     VariableModel.set(f"{WATERMARK}_read_ahead", pointer.replace('"1"', f'"{events[0].log_id}"'))
     dag_run = run_dag()
@@ -248,14 +248,14 @@ def test_the_client_secret_and_the_token_never_reach_the_logs(standin, receiver,
 
 
 def test_start_from_a_log_id_delivers_only_what_follows_it(standin, receiver, run_dag):
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(4)]
+    events = user_events(standin, 4)
     assert run_dag(start_from=events[1].log_id).state == "success"
     assert sorted(receiver.delivered_keys()) == [events[2].log_id, events[3].log_id]
 
 
 def test_a_run_never_maps_more_than_airflow_allows(standin, receiver, run_dag, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "5")
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(8)]
+    events = user_events(standin, 8)
     assert run_dag().state == "success"
     assert sorted(receiver.delivered_keys()) == [e.log_id for e in events[:5]]
     assert stored_watermark()["log_id"] == events[4].log_id
@@ -311,7 +311,7 @@ def expected_batch_id(log_ids: list[str]) -> str:
 
 
 def test_batches_are_signed_json_arrays_in_log_id_order(standin, receiver, run_dag):
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    events = user_events(standin, 25)
     dag_run = run_dag(batch_size="10")
     assert dag_run.state == "success"
     deliveries = sorted(receiver.deliveries, key=lambda d: json.loads(d.body)[0]["log_id"])  # sent concurrently
@@ -326,7 +326,7 @@ def test_batches_are_signed_json_arrays_in_log_id_order(standin, receiver, run_d
 
 
 def test_a_failed_batch_is_retried_whole_under_the_same_key(standin, receiver, run_dag):
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(25)]
+    events = user_events(standin, 25)
     second = expected_batch_id([e.log_id for e in events[10:20]])
     receiver.fail_keys[second] = 500
     assert run_dag(batch_size="10").state == "failed"

@@ -22,7 +22,7 @@ import pytest
 
 from auth0_standin import Auth0StandIn
 from tests.airflow_stack import DAG, Stack, airflow_stack
-from tests.support import api_event
+from tests.support import api_event, user_events
 from webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.scheduler
@@ -63,7 +63,7 @@ def set_sender_clock(stack: Stack, offset_seconds: float) -> None:
 def test_concurrency_limit_holds(stack):
     """CONCURRENT_CALLS=2 with a slow receiver: never more than 2 in flight, and 2 at some point."""
     stack.receiver.delay = 2.0
-    events = [stack.standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(6)]
+    events = user_events(stack.standin, 6)
     stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})  # the scheduler starts a run
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and stack.watermark() != events[-1].log_id:

@@ -16,9 +16,9 @@ from itertools import pairwise
 import pytest
 
 from auth0_provider.hooks.auth0 import Auth0Hook
-from auth0_standin import Auth0StandIn, StoredEvent
+from auth0_standin import StoredEvent
 from tests.dags.conftest import states, stored_watermark
-from tests.support import api_event
+from tests.support import api_event, user_events
 
 LOGS = "/api/v2/logs"
 JSON = {"Content-Type": "application/json; charset=utf-8"}
@@ -31,12 +31,8 @@ def quick_backoff(monkeypatch):
     monkeypatch.setitem(Auth0Hook.__init__.__kwdefaults__, "backoff_seconds", 0.05)
 
 
-def backlog(standin: Auth0StandIn, count: int) -> list[StoredEvent]:
-    return [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(count)]
-
-
 def test_a_429_storm_mid_backlog_is_waited_out_and_everything_arrives(standin, run_dag, promise, capfd):
-    events = backlog(standin, 230)
+    events = user_events(standin, 230)
     promise.expect(e.log_id for e in events)
     limited = {**JSON, "Retry-After": "1", "x-ratelimit-limit": "50", "x-ratelimit-remaining": "0"}
     too_many = b'{"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached"}'
@@ -59,7 +55,7 @@ def test_a_429_storm_mid_backlog_is_waited_out_and_everything_arrives(standin, r
 def test_5xx_from_auth0_is_retried_and_when_it_persists_the_run_fails_and_the_next_delivers(
     standin, run_dag, promise, capfd
 ):
-    first = backlog(standin, 150)
+    first = user_events(standin, 150)
     promise.expect(e.log_id for e in first)
     standin.inject("/oauth/token", 503, b"upstream connect error or disconnect/reset before headers")
     standin.inject("/oauth/token", 500, b'{"statusCode":500,"error":"Internal Server Error"}', JSON)
@@ -75,7 +71,7 @@ def test_5xx_from_auth0_is_retried_and_when_it_persists_the_run_fails_and_the_ne
     promise.check_watermark()
     assert stored_watermark()["log_id"] == first[-1].log_id
 
-    second = backlog(standin, 20)
+    second = user_events(standin, 20)
     promise.expect(e.log_id for e in second)
     for _ in range(3 * 5):  # every attempt of each of the fetch task's 3 tries
         standin.inject(LOGS, 503, b'{"statusCode":503,"error":"Service Unavailable"}', JSON)
@@ -92,7 +88,7 @@ def test_5xx_from_auth0_is_retried_and_when_it_persists_the_run_fails_and_the_ne
 
 
 def test_a_token_that_expires_mid_run_is_renewed_once_and_everything_arrives(standin, run_dag, promise, capfd):
-    events = backlog(standin, 230)
+    events = user_events(standin, 230)
     promise.expect(e.log_id for e in events)
 
     def expire_at_the_second_page(request: str) -> None:
@@ -111,7 +107,7 @@ def test_a_token_that_expires_mid_run_is_renewed_once_and_everything_arrives(sta
 def test_a_missing_read_logs_scope_fails_naming_it_and_once_granted_everything_arrives(
     standin, receiver, run_dag, promise, capfd
 ):
-    events = backlog(standin, 5)
+    events = user_events(standin, 5)
     promise.expect(e.log_id for e in events)
     standin.scopes = ("read:users",)  # the application was never granted read:logs
     failed = run_dag()
@@ -129,7 +125,7 @@ def test_a_missing_read_logs_scope_fails_naming_it_and_once_granted_everything_a
 
 
 def test_an_html_page_instead_of_json_fails_the_try_clearly_and_the_retry_delivers(standin, run_dag, promise, capfd):
-    events = backlog(standin, 5)
+    events = user_events(standin, 5)
     promise.expect(e.log_id for e in events)
     page = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>"
     standin.inject(LOGS, 200, page, {"Content-Type": "text/html"}, after=1)  # the first checkpoint page
@@ -146,7 +142,7 @@ def test_an_html_page_instead_of_json_fails_the_try_clearly_and_the_retry_delive
 
 
 def test_an_empty_page_mid_backlog_commits_what_was_read_and_the_next_run_delivers_the_rest(standin, run_dag, promise):
-    events = backlog(standin, 230)
+    events = user_events(standin, 230)
     promise.expect(e.log_id for e in events)
     standin.inject(LOGS, 200, b"[]", JSON, after=2)  # the second checkpoint page comes back empty once
     first = run_dag(batch_size=BATCHES)
@@ -162,12 +158,12 @@ def test_an_empty_page_mid_backlog_commits_what_was_read_and_the_next_run_delive
 
 
 def test_overlapping_pages_deliver_each_event_once(standin, run_dag, promise):
-    events = backlog(standin, 230)
+    events = user_events(standin, 230)
     promise.expect(e.log_id for e in events)
     standin.page_overlap = 1  # every checkpoint page starts again with the last log of the one before
     assert run_dag(batch_size=BATCHES).state == "success"
     promise.check_watermark()
-    later = backlog(standin, 3)  # the next page from the watermark repeats the watermark's own log
+    later = user_events(standin, 3)  # the next page from the watermark repeats the watermark's own log
     promise.expect(e.log_id for e in later)
     assert run_dag(batch_size=BATCHES).state == "success"
     assert stored_watermark()["log_id"] == later[-1].log_id

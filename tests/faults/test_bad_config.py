@@ -8,7 +8,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from tests.conftest import REPO
 from tests.dags.conftest import states, stored_watermark
-from tests.support import api_event
+from tests.support import user_events
 
 
 def import_error(monkeypatch, **settings: str) -> str:
@@ -21,14 +21,10 @@ def import_error(monkeypatch, **settings: str) -> str:
     return error
 
 
-def some_events(standin, count: int = 3) -> list[str]:
-    return [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")).log_id for i in range(count)]
-
-
 def test_an_invalid_concurrency_fails_the_import_naming_it_and_the_fixed_dag_delivers(
     standin, receiver, run_dag, promise, monkeypatch
 ):
-    promise.expect(some_events(standin))
+    promise.expect(e.log_id for e in user_events(standin, 3))
     for value in "0", "five":
         error = import_error(monkeypatch, concurrent_calls=value)
         assert f"AUTH0_WEBHOOKS_CONCURRENT_CALLS: '{value}' is not allowed. Use a whole number from 1 to 100" in error
@@ -41,7 +37,7 @@ def test_an_invalid_concurrency_fails_the_import_naming_it_and_the_fixed_dag_del
 def test_an_unknown_log_type_fails_the_import_naming_it_and_the_fixed_dag_delivers(
     standin, receiver, run_dag, promise, monkeypatch
 ):
-    promise.expect(some_events(standin))
+    promise.expect(e.log_id for e in user_events(standin, 3))
     error = import_error(monkeypatch, log_types="sapi,sapii")
     assert "AUTH0_WEBHOOKS_LOG_TYPES: unknown Auth0 log type code(s) 'sapii'" in error
     assert "Known codes:" in error and "sapi" in error
@@ -54,7 +50,7 @@ def test_an_unknown_log_type_fails_the_import_naming_it_and_the_fixed_dag_delive
 def test_a_missing_connection_fails_the_run_naming_it_and_nothing_is_lost(
     standin, receiver, run_dag, promise, monkeypatch, capfd
 ):
-    promise.expect(some_events(standin))
+    promise.expect(e.log_id for e in user_events(standin, 3))
     connections = {"auth0_default": standin.connection_uri(), "auth0_webhook": receiver.connection_uri()}
     for missing, failing_task in (("auth0_default", "fetch_logs[-1]"), ("auth0_webhook", "deliver[0]")):
         monkeypatch.delenv(f"AIRFLOW_CONN_{missing.upper()}")
@@ -72,7 +68,7 @@ def test_a_missing_connection_fails_the_run_naming_it_and_nothing_is_lost(
 def test_a_webhook_url_without_a_scheme_is_refused_naming_the_connection(
     standin, receiver, run_dag, promise, monkeypatch, capfd
 ):
-    promise.expect(some_events(standin))
+    promise.expect(e.log_id for e in user_events(standin, 3))
     conn = json.loads(receiver.connection_uri())
     conn["host"] = conn["host"].removeprefix("http://")  # 127.0.0.1:<port>/hooks/auth0
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_WEBHOOK", json.dumps(conn))

@@ -18,7 +18,7 @@ from auth0_provider.signing import generate_signing_secret
 from auth0_standin import Auth0StandIn
 from tests.airflow_stack import DAG, Stack, airflow_stack
 from tests.faults.promise import Promise
-from tests.support import api_event
+from tests.support import user_events
 from webhook_receiver import WebhookReceiver
 
 
@@ -61,7 +61,7 @@ def run_that_delivers(stack: Stack, events: int) -> str:
 
 
 def test_a_worker_killed_mid_delivery_is_retried_on_a_worker_and_nothing_is_lost(stack, promise):
-    events = [stack.standin.add_event(api_event("post", f"/api/v2/users/auth0|kill{i}")) for i in range(4)]
+    events = user_events(stack.standin, 4)
     promise.expect(e.log_id for e in events)
     stack.receiver.delay = 5.0
     try:
@@ -84,7 +84,7 @@ def test_a_worker_killed_mid_delivery_is_retried_on_a_worker_and_nothing_is_lost
 
 
 def test_the_scheduler_killed_between_deliveries_and_commit_commits_after_restart(stack, promise):
-    events = [stack.standin.add_event(api_event("post", f"/api/v2/users/auth0|sched{i}")) for i in range(2)]
+    events = user_events(stack.standin, 2)
     promise.expect(e.log_id for e in events)
     before = stack.watermark()
     stack.receiver.delay = 5.0

@@ -8,7 +8,7 @@ import socket
 from auth0_standin import StoredEvent
 from tests.dags.conftest import states
 from tests.faults.promise import Promise
-from tests.support import api_event
+from tests.support import user_events
 from webhook_receiver import WebhookReceiver
 
 
@@ -21,7 +21,7 @@ def closed_port() -> int:
 
 def expected_events(standin, promise: Promise, count: int) -> list[StoredEvent]:
     """``count`` new events the DAG delivers, each of which the webhook must receive."""
-    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{i}")) for i in range(count)]
+    events = user_events(standin, count)
     promise.expect(e.log_id for e in events)
     return events
 
