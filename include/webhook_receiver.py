@@ -48,8 +48,8 @@ class WebhookReceiver(LoopbackServer):
       mid-body, after the request was recorded, as by a receiver that crashes while answering.
     - ``hang``: Idempotency-Key -> seconds to stall before answering, every time: a receiver that
       takes longer than the sender's read timeout. It still records and answers the request once
-      the sender has given up, as a receiver that kept working on it would; ``wait_idle()`` waits
-      for that.
+      the sender has given up, as a receiver that kept working on it would (``in_flight`` counts
+      it until then).
     - ``echo_on_error``: put the request's Authorization header in error bodies, as careless
       receivers do, to prove the sender keeps it out of its logs anyway.
     """
@@ -99,14 +99,6 @@ class WebhookReceiver(LoopbackServer):
             bodies = [d.json() for d in self.deliveries]
         events = [event for body in bodies for event in (body if isinstance(body, list) else [body])]
         return [event["log_id"] for event in events]
-
-    def wait_idle(self, timeout: float) -> None:
-        """Wait until no request is being handled (hung ones included); fail after ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        while self.in_flight:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the receiver still handles {self.in_flight} request(s) after {timeout} s")
-            time.sleep(0.05)
 
     def reset(self) -> None:
         with self._lock:

@@ -14,7 +14,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,14 +39,14 @@ def _run_as() -> str | None:
 
 
 def _wait_until_ready(ready: list[str], process: subprocess.Popen, what: str, user: str | None) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    """Until the ``ready`` command succeeds; at once if the server exited instead."""
+
+    def accepting() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode} while starting")
-        if subprocess.run(ready, capture_output=True, user=user, timeout=10).returncode == 0:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} did not accept connections within 60 s")
+        return subprocess.run(ready, capture_output=True, user=user, timeout=10).returncode == 0
+
+    local_airflow.wait_until(accepting, 60, f"{what} accepting connections")
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
+import local_airflow
 from auth0_standin import StoredEvent
 from tests.dags.conftest import states
 from tests.faults.promise import Promise
@@ -55,7 +56,8 @@ def test_a_receiver_hanging_past_the_read_timeout_fails_the_run_and_the_next_run
         receiver.hang[hung.log_id] = 2.5
     failed = assert_failed(run_dag(), capfd, promise, "Read timed out. (read timeout=1.0)")
     assert [failed[f"deliver[{i}]"] for i in range(4)] == ["failed", "success", "failed", "success"]
-    receiver.wait_idle(timeout=10)  # the hung receiver still accepts both, after the sender gave up
+    # the hung receiver still accepts both, after the sender gave up
+    local_airflow.wait_until(lambda: receiver.in_flight == 0, 10, "the receiver answering the hung requests")
     assert sorted(receiver.delivered_log_ids()) == [e.log_id for e in events]
     receiver.hang.clear()
     assert run_dag().state == "success"
