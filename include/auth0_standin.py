@@ -365,6 +365,14 @@ def _handler_for(tenant: Auth0StandIn) -> type[BaseHTTPRequestHandler]:
             headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
             self._send(status, json.dumps(value).encode(), headers)
 
+        def _arrived(self, method: str, path: str) -> bool:
+            """Count the request, let the test's ``before_request`` see it, and serve an injection if one is due."""
+            request = f"{method} {path}"
+            tenant.requests[request] += 1
+            if tenant.before_request is not None:
+                tenant.before_request(request)
+            return self._serve_injected(path)
+
         def _serve_injected(self, path: str) -> bool:
             injected = tenant._take_injected(path)
             if injected is None:
@@ -377,10 +385,7 @@ def _handler_for(tenant: Auth0StandIn) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode()
-            tenant.requests[f"POST {url.path}"] += 1
-            if tenant.before_request is not None:
-                tenant.before_request(f"POST {url.path}")
-            if self._serve_injected(url.path):
+            if self._arrived("POST", url.path):
                 return
             if url.path != "/oauth/token":
                 return self._json(404, {"statusCode": 404, "error": "Not Found"})
@@ -393,10 +398,7 @@ def _handler_for(tenant: Auth0StandIn) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            tenant.requests[f"GET {url.path}"] += 1
-            if tenant.before_request is not None:
-                tenant.before_request(f"GET {url.path}")
-            if self._serve_injected(url.path):
+            if self._arrived("GET", url.path):
                 return
             if not url.path.startswith("/api/v2/logs"):
                 return self._json(404, {"statusCode": 404, "error": "Not Found"})
