@@ -69,7 +69,13 @@ class Stack:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 
+    def unpause(self) -> None:
+        """The stack registers the DAG paused; the scheduler starts a run for the latest interval at once."""
+        self.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
+
     def trigger(self, conf: dict | None = None) -> str:
+        """As the UI's Trigger button does, unpause too: a run triggered on a paused DAG stays queued."""
+        self.unpause()
         body = {"logical_date": datetime.now(UTC).isoformat(), "conf": conf or {}}
         return self.api.call("POST", f"/dags/{DAG}/dagRuns", json=body)["dag_run_id"]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import local_airflow
 from auth0_standin import Auth0StandIn
 from tests.airflow_stack import DAG, Stack, airflow_stack
 from tests.support import api_event, user_events
@@ -64,7 +65,7 @@ def test_concurrency_limit_holds(stack):
     """CONCURRENT_CALLS=2 with a slow receiver: never more than 2 in flight, and 2 at some point."""
     stack.receiver.delay = 2.0
     events = user_events(stack.standin, 6)
-    stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})  # the scheduler starts a run
+    stack.unpause()  # the scheduler starts a run
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and stack.watermark() != events[-1].log_id:
         time.sleep(2)
@@ -127,19 +128,22 @@ def test_a_backlog_drains_in_back_to_back_runs_that_never_overlap(stack):
     events = [stack.standin.add_event(api_event("post", f"/api/v2/roles/rol_{i}")) for i in range(12)]
     since = datetime.now(UTC)
     stack.trigger()
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and stack.watermark() != events[-1].log_id:
-        time.sleep(2)
-    assert stack.watermark() == events[-1].log_id
+    local_airflow.wait_until(lambda: stack.watermark() == events[-1].log_id, 180, "the backlog committed", every=2)
     assert {e.log_id for e in events} <= set(stack.receiver.delivered_keys())
 
     def runs_since() -> list[dict]:
         runs = stack.api.call("GET", f"/dags/{DAG}/dagRuns?order_by=start_date&limit=100")["dag_runs"]
         return [r for r in runs if r["start_date"] and datetime.fromisoformat(r["start_date"]) >= since]
 
-    for run in runs_since():
-        stack.wait(run["dag_run_id"])  # the last one is still skipping its drain_backlog
-    mine = runs_since()
+    mine: list[dict] = []
+
+    def all_finished() -> bool:
+        """Read again each time: a tick may start a run after the others finished; the last drain
+        run is still skipping its drain_backlog when the watermark lands."""
+        mine[:] = runs_since()
+        return all(r["state"] in ("success", "failed") for r in mine)
+
+    local_airflow.wait_until(all_finished, 240, "every run since the trigger to finish", every=2)
     assert "drain" in {r["dag_run_id"].split("__")[0] for r in mine}  # follow-ups started themselves
     assert {r["state"] for r in mine} == {"success"}
     for earlier, later in itertools.pairwise(mine):

@@ -58,7 +58,7 @@ def history(stack: Stack, start: datetime, end: datetime) -> tuple[set[str], set
     inside += user_creations(stack.standin, end - timedelta(seconds=30), 5)
     outside += user_creations(stack.standin, end + timedelta(minutes=20), 3)
     stack.api.set_watermark(stack.standin.events[-1].log_id)
-    stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
+    stack.unpause()
     return {e.log_id for e in inside}, {e.log_id for e in outside}
 
 
@@ -93,7 +93,6 @@ def test_a_watermark_older_than_retention_fails_the_run_loudly(stack):
     kept = user_creations(stack.standin, datetime.now(UTC))
     assert stack.standin.forget_before(datetime.now(UTC) - timedelta(days=2)) == 1  # retention passes over it
     stack.api.set_watermark(gone.log_id, gone.date)  # as if the DAG had stood still since
-    stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
     run_id = stack.trigger()
     assert stack.wait(run_id) == "failed"
     log = stack.task_log(run_id, "fetch_logs")

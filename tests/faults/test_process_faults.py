@@ -16,7 +16,7 @@ import pytest
 import local_airflow
 from auth0_provider.signing import generate_signing_secret
 from auth0_standin import Auth0StandIn
-from tests.airflow_stack import DAG, Stack, airflow_stack
+from tests.airflow_stack import Stack, airflow_stack
 from tests.faults.promise import Promise
 from tests.support import user_events
 from webhook_receiver import WebhookReceiver
@@ -33,7 +33,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         }
         with airflow_stack(home, standin, receiver, settings, production=True) as stack:
-            stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
+            stack.unpause()
             for run in stack.runs():  # the first scheduled run, on an empty tenant
                 stack.wait(run["dag_run_id"])
             yield stack
