@@ -110,11 +110,7 @@ def test_a_backfill_replays_its_window_while_scheduled_runs_go_on(stack):
     since = datetime.now(UTC)
     live = user_creations(stack.standin, datetime.now(UTC))
 
-    stack.airflow(
-        "backfill", "create", "--dag-id", DAG,
-        "--from-date", start.isoformat(), "--to-date", (start + timedelta(minutes=5)).isoformat(),
-        "--reprocess-behavior", "completed",  # as the README has it
-    )  # fmt: skip
+    stack.backfill(start, start + timedelta(minutes=5))
     live += user_creations(stack.standin, datetime.now(UTC))
     stack.trigger()  # a normal run while the backfill runs
     live += user_creations(stack.standin, datetime.now(UTC))
@@ -174,10 +170,7 @@ def test_a_backfill_over_an_interval_the_dag_already_ran_replays_it_too(stack):
     watermark = stack.watermark()
     assert watermark == late[-1].log_id
 
-    stack.airflow(
-        "backfill", "create", "--dag-id", DAG, "--from-date", logical.isoformat(), "--to-date", logical.isoformat(),
-        "--reprocess-behavior", "completed",
-    )  # fmt: skip
+    stack.backfill(logical, logical)
 
     def run_type() -> str:
         return stack.api.call("GET", f"/dags/{DAG}/dagRuns/{ran['dag_run_id']}")["run_type"]
