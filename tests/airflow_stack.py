@@ -73,10 +73,10 @@ class Stack:
         """The stack registers the DAG paused; the scheduler starts a run for the latest interval at once."""
         self.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
 
-    def trigger(self, conf: dict | None = None) -> str:
+    def trigger(self, conf: dict | None = None, logical_date: datetime | None = None) -> str:
         """As the UI's Trigger button does, unpause too: a run triggered on a paused DAG stays queued."""
         self.unpause()
-        body = {"logical_date": datetime.now(UTC).isoformat(), "conf": conf or {}}
+        body = {"logical_date": (logical_date or datetime.now(UTC)).isoformat(), "conf": conf or {}}
         return self.api.call("POST", f"/dags/{DAG}/dagRuns", json=body)["dag_run_id"]
 
     def wait(self, run_id: str, timeout: float = 240) -> str:

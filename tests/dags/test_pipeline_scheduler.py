@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import itertools
 import secrets
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,10 +65,10 @@ def test_concurrency_limit_holds(stack):
     stack.receiver.delay = 2.0
     events = user_events(stack.standin, 6)
     stack.unpause()  # the scheduler starts a run
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and stack.watermark() != events[-1].log_id:
-        time.sleep(2)
-    stack.receiver.delay = 0.0
+    try:
+        local_airflow.wait_until(lambda: stack.watermark() == events[-1].log_id, 240, "the events committed", every=2)
+    finally:
+        stack.receiver.delay = 0.0
     assert sorted(stack.receiver.delivered_keys()) == sorted(e.log_id for e in events)
     assert {d.verified for d in stack.receiver.requests} == {"ok"}  # signed, and standardwebhooks agrees
     assert {d.headers["authorization"] for d in stack.receiver.requests} == {AUTHORIZATION}

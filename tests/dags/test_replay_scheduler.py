@@ -161,23 +161,23 @@ def test_a_backfill_over_an_interval_the_dag_already_ran_replays_it_too(stack):
     # recent intervals, the backfill test above those of an hour ago
     logical = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
     logical -= timedelta(minutes=logical.minute % 5)
-    ran = stack.api.call("POST", f"/dags/{DAG}/dagRuns", json={"logical_date": logical.isoformat()})
-    assert stack.wait(ran["dag_run_id"]) == "success"
-    late = user_creations(
-        stack.standin, parse(ran["data_interval_start"]) + timedelta(seconds=30), 3
-    )  # dated inside, logged now
+    run_id = stack.trigger(logical_date=logical)
+    assert stack.wait(run_id) == "success"
+
+    def ran() -> dict:
+        return stack.api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}")
+
+    # dated inside its interval, logged now
+    late = user_creations(stack.standin, parse(ran()["data_interval_start"]) + timedelta(seconds=30), 3)
     assert stack.wait(stack.trigger()) == "success"  # a live run delivers them
     watermark = stack.watermark()
     assert watermark == late[-1].log_id
 
     stack.backfill(logical, logical)
 
-    def run_type() -> str:
-        return stack.api.call("GET", f"/dags/{DAG}/dagRuns/{ran['dag_run_id']}")["run_type"]
-
-    local_airflow.wait_until(lambda: run_type() == "backfill", 60, "the run turned into a backfill run", every=2)
-    assert stack.wait(ran["dag_run_id"]) == "success"
+    local_airflow.wait_until(lambda: ran()["run_type"] == "backfill", 60, "the run turned into a backfill run", every=2)
+    assert stack.wait(run_id) == "success"
     delivered = stack.receiver.delivered_log_ids()
     assert all(delivered.count(e.log_id) >= 2 for e in late)  # once live, once replayed
-    assert "the watermark is not touched" in stack.task_log(ran["dag_run_id"], "commit_watermark")
+    assert "the watermark is not touched" in stack.task_log(run_id, "commit_watermark")
     assert stack.watermark() == watermark
