@@ -55,7 +55,9 @@ def airflow_env(home: Path, api_port: int, extra: Mapping[str, str] | None = Non
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # api-server, scheduler and task runners all write; SQLite's default 5 s wait for the write lock
+        # is too short on a busy machine ("database is locked" fails a trigger from the UI)
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
         "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
         "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
         "AIRFLOW__API__HOST": "127.0.0.1",
