@@ -2,11 +2,12 @@
 
 fetch_logs reads the logs written after the watermark and keeps the wanted ones; deliver POSTs them
 (one, or AUTH0_WEBHOOKS_BATCH_SIZE per request) to the `auth0_webhook` connection, at most
-AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time; commit_watermark moves the watermark only when no delivery
-failed; drain_backlog starts the next run at once if the run stopped at its cap, and prefetch_next
-reads that run's logs meanwhile, in parallel with the deliveries. A backfill run, or a run
-triggered with replay_from/replay_to, re-sends the events dated in its window and leaves the
-watermark alone. Settings: README.md.
+AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time, and each 2xx leaves a receipt (an event of the asset
+`auth0_webhooks`); commit_watermark moves the watermark only when every planned delivery has a
+receipt or was marked success by hand; drain_backlog starts the next run at once if the run stopped
+at its cap, and prefetch_next reads that run's logs meanwhile, in parallel with the deliveries. A
+backfill run, or a run triggered with replay_from/replay_to, re-sends the events dated in its window
+and leaves the watermark alone. Settings: README.md.
 """
 
 from __future__ import annotations
@@ -20,23 +21,35 @@ import airflow.providers.http.operators.http  # noqa: F401
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TriggerRule
 
-from auth0_provider.operators.audit_log import CHECKPOINT_XCOM_KEY, Auth0AuditLogOperator
+from auth0_provider.names import (
+    CHECKPOINT_XCOM_KEY,
+    COMMIT_TASK,
+    DAG_ID,
+    DELIVER_TASK,
+    DRAIN_TASK,
+    FETCH_TASK,
+    PREFETCH_TASK,
+    STREAM,
+    WEBHOOK_CONN_ID,
+)
+from auth0_provider.operators.audit_log import Auth0AuditLogOperator
 from auth0_provider.operators.drain import Auth0DrainBacklogOperator
 from auth0_provider.operators.prefetch import Auth0PrefetchOperator
 from auth0_provider.operators.watermark import Auth0WatermarkCommitOperator
-from auth0_provider.operators.webhook import WebhookDeliveryOperator
+from auth0_provider.operators.webhook import DELIVERY_TRY_TIMEOUT, WebhookDeliveryOperator
 from auth0_provider.settings import Settings
 
 settings = Settings.from_env()
 
 with DAG(
-    dag_id="auth0_webhooks",
+    dag_id=DAG_ID,
     description="Deliver Auth0 tenant log events to a webhook",
     schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=1),
+    # no dagrun_timeout: a run is bounded by its tasks' own bounds (README, "How long a run can take"),
+    # and a timeout would cut off a run that still makes progress, every time
     default_args={"owner": "auth0-webhooks"},
     tags=["auth0", "webhooks"],
     doc_md=__doc__,
@@ -49,7 +62,7 @@ with DAG(
     },
 ):
     fetch = Auth0AuditLogOperator(
-        task_id="fetch_logs",
+        task_id=FETCH_TASK,
         log_types=settings.log_types,
         api_endpoints=settings.api_endpoints,
         start_from=settings.start_from,
@@ -61,31 +74,34 @@ with DAG(
     )
 
     deliver = WebhookDeliveryOperator.partial(
-        task_id="deliver",
-        http_conn_id="auth0_webhook",
+        task_id=DELIVER_TASK,
+        http_conn_id=WEBHOOK_CONN_ID,
         max_active_tis_per_dag=settings.concurrent_calls,
         retries=settings.delivery_retries,
         retry_delay=timedelta(seconds=30),
         retry_exponential_backoff=2.0,
         max_retry_delay=timedelta(minutes=10),
+        execution_timeout=DELIVERY_TRY_TIMEOUT,
+        inlets=[STREAM],  # reads its receipt when run again
+        outlets=[STREAM],  # each success is an event of the stream: the delivery's receipt
         map_index_template="{{ task.delivery_label }}",
     ).expand_kwargs(fetch.output)
 
     commit = Auth0WatermarkCommitOperator(
-        task_id="commit_watermark",
+        task_id=COMMIT_TASK,
         checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
         trigger_rule=TriggerRule.NONE_FAILED,
         max_active_tis_per_dag=1,
     )
 
     Auth0PrefetchOperator(
-        task_id="prefetch_next",
+        task_id=PREFETCH_TASK,
         checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
         batch_size=settings.batch_size,
     )
 
     drain = Auth0DrainBacklogOperator(
-        task_id="drain_backlog",
+        task_id=DRAIN_TASK,
         checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
     )
 

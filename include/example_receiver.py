@@ -1,4 +1,4 @@
-"""A webhook receiver to read and copy: verify the signature, then deduplicate on webhook-id.
+"""A webhook receiver to read and copy: verify the signature, then deduplicate each event on its log_id.
 
 ``make run`` uses it as the demo receiver. Alone::
 
@@ -8,11 +8,15 @@ What a production receiver must do, in order:
 
 1. Verify the Standard Webhooks signature over the raw body bytes, before parsing anything
    (``standardwebhooks`` also rejects timestamps more than 5 minutes off, which stops replays).
-2. Deduplicate on ``webhook-id`` (the Auth0 log id; also sent as ``Idempotency-Key``): delivery is
-   at least once, so the same event can arrive again after a retry or a replay. Answer 2xx to a
-   duplicate, or it will be retried. Here the seen ids live in memory; use a unique key in your
-   database instead, written in the same transaction as the work.
-3. Answer 2xx only once the event is safely stored. Anything else is retried later.
+2. Deduplicate each event on its ``log_id``: delivery is at least once, so the same event can
+   arrive again after a retry or a replay. With ``AUTH0_WEBHOOKS_BATCH_SIZE`` above 1 a request
+   is a JSON array, and the same event can come back in a different batch (a replayed batch, or a
+   last batch that grew before it was sent again), under another ``webhook-id``: so look at each
+   element. A body without log ids (the ``legacy`` format) can only be deduplicated on
+   ``webhook-id`` (the log id, for one event per request). Answer 2xx to a duplicate, or it will
+   be retried. Here the seen ids live in memory; use a unique key in your database instead,
+   written in the same transaction as the work.
+3. Answer 2xx only once every new event is safely stored. Anything else is retried later.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from loopback_server import LoopbackServer, Reply, post_handler, serve_until_int
 
 
 class VerifyingReceiver:
-    """Accepts each signed event once; ``on_event`` gets the parsed body of every new one."""
+    """Accepts each signed event once; ``on_event`` gets every new event (each element of a batch)."""
 
     def __init__(self, secret: str, on_event: Callable[[Any], None]) -> None:
         self.webhook = Webhook(secret)
@@ -45,12 +49,27 @@ class VerifyingReceiver:
         except WebhookVerificationError as exc:
             return 401, f"rejected: {exc}"
         msg_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+        events = payload if isinstance(payload, list) else [payload]
         with self._lock:
-            if msg_id in self.seen:
+            new = [
+                (key, event)
+                for key, event in zip(event_keys(events, msg_id), events, strict=True)
+                if key not in self.seen
+            ]
+            if not new:
                 return 200, "duplicate, already processed"
-            self.on_event(payload)  # store it; raise to answer 500 and be retried
-            self.seen.add(msg_id)
-        return 200, "accepted"
+            for key, event in new:
+                self.on_event(event)  # store it; raise to answer 500 and be retried
+                self.seen.add(key)
+        return 200, "accepted" if len(new) == len(events) else f"accepted {len(new)} new of {len(events)}"
+
+
+def event_keys(events: list[Any], msg_id: str) -> list[str]:
+    """What to deduplicate each event on: its log_id, or without one the webhook-id (and position)."""
+    log_ids = [event.get("log_id") if isinstance(event, dict) else None for event in events]
+    if all(isinstance(log_id, str) and log_id for log_id in log_ids):
+        return log_ids
+    return [msg_id] if len(events) == 1 else [f"{msg_id}#{n}" for n in range(len(events))]
 
 
 class ExampleReceiver(LoopbackServer):
@@ -72,13 +91,12 @@ class ExampleReceiver(LoopbackServer):
         return status, {}, json.dumps({"status": message}).encode()
 
 
-def print_event(payload: Any) -> None:
-    """One line per event (or per element of a Log Streams array): when, which log, what happened."""
-    for item in payload if isinstance(payload, list) else [payload]:
-        event = item.get("data", item) if isinstance(item, dict) else {}
-        request = (event.get("details") or {}).get("request") or event.get("request") or {}
-        what = f"{event.get('type', '')} {str(request.get('method', '')).upper()} {request.get('path', '')}"
-        print(f"[webhook] signature ok  {event.get('date')} {what.strip()}  log_id={event.get('log_id')}", flush=True)
+def print_event(item: Any) -> None:
+    """One line per event (the event itself, or a Log Streams element): when, which log, what happened."""
+    event = item.get("data", item) if isinstance(item, dict) else {}
+    request = (event.get("details") or {}).get("request") or event.get("request") or {}
+    what = f"{event.get('type', '')} {str(request.get('method', '')).upper()} {request.get('path', '')}"
+    print(f"[webhook] signature ok  {event.get('date')} {what.strip()}  log_id={event.get('log_id')}", flush=True)
 
 
 def main() -> None:

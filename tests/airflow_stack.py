@@ -15,20 +15,23 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 import sqlalchemy
 
 import local_airflow
+from auth0_provider.names import AUTH0_CONN_ID, DAG_ID, WEBHOOK_CONN_ID
 from auth0_standin import Auth0StandIn
 from tests import services
 from webhook_receiver import WebhookReceiver
 
-DAG = "auth0_webhooks"
+DAG = DAG_ID
 CORE = {
     "api-server": ["api-server"],
     "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -91,14 +94,13 @@ class Stack:
     def watermark(self) -> str | None:
         return self.api.watermark()
 
-    def task_log(self, run_id: str, task_id: str) -> str:
+    def task_log(self, run_id: str, task_id: str, map_index: int = -1) -> str:
         """The task's log file as the worker that ran it wrote it, its latest attempt."""
+        where = Path(f"dag_id={DAG}", f"run_id={run_id}", f"task_id={task_id}")
+        if map_index >= 0:
+            where /= f"map_index={map_index}"
         attempts = [
-            path
-            for home in (self.home, *self.worker_homes)
-            for path in (home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}").glob(
-                "attempt=*.log"
-            )
+            path for home in (self.home, *self.worker_homes) for path in (home / "logs" / where).glob("attempt=*.log")
         ]
         return max(attempts, key=lambda p: int(p.stem.removeprefix("attempt="))).read_text()
 
@@ -113,17 +115,54 @@ class Stack:
 
     def clear_like_the_ui(self, run_id: str, task_id: str, map_index: int) -> None:
         """What the UI's "Clear" on one failed mapped instance does, downstream included."""
-        self.api.call(
-            "POST",
-            f"/dags/{DAG}/clearTaskInstances",
-            json={
-                "dag_run_id": run_id,
-                "task_ids": [[task_id, map_index]],
-                "only_failed": True,
-                "include_downstream": True,
-                "dry_run": False,
-            },
+        self.clear(run_id, [(task_id, map_index)])
+
+    def clear(
+        self, run_id: str, tasks: list[tuple[str, int]], only_failed: bool = True, downstream: bool = True
+    ) -> None:
+        """The UI's "Clear" on these task instances, with its "Only failed" and "Downstream" options."""
+        body = {"dag_run_id": run_id, "task_ids": [list(task) for task in tasks], "dry_run": False}
+        body |= {"only_failed": only_failed, "include_downstream": downstream}
+        self.api.call("POST", f"/dags/{DAG}/clearTaskInstances", json=body)
+
+    def clear_run(self, run_id: str) -> None:
+        """The UI's "Clear Run" with its default, "existing tasks": every task of the run runs again."""
+        self.api.call("POST", f"/dags/{DAG}/dagRuns/{run_id}/clear", json={"dry_run": False, "only_failed": False})
+
+    def mark(self, run_id: str, task_id: str, map_index: int, state: str) -> None:
+        """The UI's "Mark as success / failed / skipped" on one task instance."""
+        path = f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}"
+        self.api.call("PATCH", path, json={"new_state": state})
+
+    def mark_run(self, run_id: str, state: str) -> None:
+        """The UI's "Mark run as failed / success"."""
+        self.api.call("PATCH", f"/dags/{DAG}/dagRuns/{run_id}", json={"state": state})
+
+    def states(self, run_id: str, task_id: str) -> dict[int, str | None]:
+        """Each instance's state, by map index."""
+        return {ti["map_index"]: ti["state"] for ti in self.task_instances(run_id) if ti["task_id"] == task_id}
+
+    def quiet(self, seconds: float) -> None:
+        """Return once no 5-minute tick can start a run within ``seconds``, and no run is left running.
+
+        A scheduled run that starts in the middle of a test acts on the same events: it would change
+        what the test counts. Waits for the next tick (and its run) when it comes too soon.
+        """
+        now = datetime.now(UTC)
+        boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
+        if (boundary - now).total_seconds() < seconds:
+            time.sleep((boundary - now).total_seconds() + 5)
+        local_airflow.wait_until(
+            lambda: all(r["state"] in ("success", "failed") for r in self.runs()), 300, "every run to finish", every=2
         )
+
+    def asset_state(self, key: str) -> Any:
+        """A value in the stream asset's state store, as the UI's asset page shows it; None if absent."""
+        (asset,) = self.api.call("GET", f"/assets?name_pattern={DAG}")["assets"]
+        try:
+            return self.api.call("GET", f"/assets/{asset['id']}/state-store/{quote(key, safe='')}")["value"]
+        except RuntimeError:
+            return None
 
     def backfill(self, from_date: datetime, to_date: datetime, attempts: int = 5) -> None:
         """``airflow backfill create`` as the README has it, and its advice for SQLite: when the running
@@ -200,6 +239,6 @@ def airflow_stack(
         local_airflow.wait_for(f"{base_url}/api/v2/monitor/health", 180, list(stack.processes.values()))
         stack.api = local_airflow.AirflowApi(base_url, local_airflow.admin_password(home))
         stack.api.wait_for_dag(DAG, 120)
-        create_connection(stack.api, "auth0_default", standin.connection_uri())
-        create_connection(stack.api, "auth0_webhook", webhook_uri or receiver.connection_uri())
+        create_connection(stack.api, AUTH0_CONN_ID, standin.connection_uri())
+        create_connection(stack.api, WEBHOOK_CONN_ID, webhook_uri or receiver.connection_uri())
         yield stack

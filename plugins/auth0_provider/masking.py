@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def mask(secret: Any) -> None:
@@ -24,3 +25,19 @@ def redact(text: str) -> str:
     from airflow.sdk.log import redact as redact_secrets
 
     return str(redact_secrets(text))
+
+
+def mask_url(url: str) -> None:
+    """Redact from now on whatever part of ``url`` may be a credential: user info, path and query.
+
+    A webhook URL may carry its token there (Slack's ``/services/T.../B.../<token>``, ``?token=``),
+    and requests quotes the path and query of a failed request in its errors, as sent (quoted).
+    """
+    from requests.utils import requote_uri
+
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    for value in {parts.username, parts.password, parts.path, parts.query, target}:
+        if value and value.strip("/"):
+            mask(value)
+            mask(requote_uri(value))

@@ -12,15 +12,9 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from auth0_provider.events import LogEvent, log_id_key
-
-DEFAULT_VARIABLE = "auth0_webhooks_watermark"
-
-
-class WatermarkError(AirflowFailException):
-    """The stored watermark cannot be read or written as we need; the message says how to fix it."""
+from auth0_provider.exceptions import WatermarkError
+from auth0_provider.names import WATERMARK_VARIABLE, read_ahead_variable
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ def plan_commit(start: Watermark | None, end: Watermark | None, stored: Watermar
 class WatermarkStore:
     """Reads and guards the watermark Variable."""
 
-    def __init__(self, variable: str = DEFAULT_VARIABLE) -> None:
+    def __init__(self, variable: str = WATERMARK_VARIABLE) -> None:
         self.variable = variable
 
     def read(self) -> Watermark | None:
@@ -107,7 +101,7 @@ class WatermarkStore:
 
     @property
     def read_ahead_variable(self) -> str:
-        return f"{self.variable}_read_ahead"
+        return read_ahead_variable(self.variable)
 
     def write(self, watermark: Watermark) -> None:
         from airflow.sdk import Variable

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from airflow.sdk.exceptions import AirflowFailException
+from typing import TYPE_CHECKING, Any
 
 from auth0_provider.events import LogEvent, parse_date
+from auth0_provider.exceptions import ReplayWindowError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 # Auth0 orders logs by log id, and dates may run a few seconds out of that order. Reading starts this
 # much before the window and goes on this much after it, so no event dated inside is missed.
 GRACE = timedelta(minutes=2)
-
-
-class ReplayWindowError(AirflowFailException):
-    """The run's conf asks for a replay that cannot be done; the message names the key to fix."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ class ReplayWindow:
         return f"[{_iso(self.start)}, {_iso(self.end)})"
 
     @classmethod
-    def of_run(cls, context: Any) -> ReplayWindow | None:
+    def of_run(cls, context: Context) -> ReplayWindow | None:
         """The window this run replays, or None for a run that goes on from the watermark."""
         dag_run = context["dag_run"]
         window = cls.from_conf(dict(dag_run.conf or {}))

@@ -7,7 +7,11 @@ from datetime import timedelta
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.models.asset import AssetEvent
+from airflow.models.asset_state_store import AssetStateStoreModel
 from airflow.models.variable import Variable as VariableModel
+from airflow.utils.session import create_session
+from sqlalchemy import delete
 
 from tests.conftest import REPO
 
@@ -24,6 +28,9 @@ def run_dag(airflow_db, standin, receiver, monkeypatch):
     """Run the DAG once, as the scheduler would, with these AUTH0_WEBHOOKS_* settings."""
     for key in (WATERMARK, f"{WATERMARK}_read_ahead", "auth0_access_token__auth0_default"):
         VariableModel.delete(key)
+    with create_session() as session:  # the stream's receipts and attempt: each test's stand-in reuses log ids
+        session.execute(delete(AssetEvent))
+        session.execute(delete(AssetStateStoreModel))
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", standin.connection_uri())
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_WEBHOOK", receiver.connection_uri())
     monkeypatch.setenv("AUTH0_WEBHOOKS_DELIVERY_RETRIES", "0")

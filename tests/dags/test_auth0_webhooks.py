@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from auth0_provider.hooks.webhook import MAX_TIMEOUT
+from auth0_provider.names import COMMIT_TASK, DAG_ID, DELIVER_TASK, FETCH_TASK, STREAM
 from parse_timing import HTTP_PROVIDER, median_parse_seconds
 from tests.conftest import REPO
 
@@ -78,3 +80,22 @@ def test_the_dag_processor_imports_the_http_provider_ahead_of_each_parse():
     from airflow.utils.file import iter_airflow_imports
 
     assert HTTP_PROVIDER in set(iter_airflow_imports(str(REPO / "dags" / "auth0_webhooks.py")))
+
+
+def test_no_run_is_cut_off_while_it_makes_progress_yet_every_try_is_bounded(monkeypatch):
+    """No dagrun_timeout (a run of 1,024 deliveries to a receiver taking 20 s each needs 68 minutes at
+    5 at a time); a delivery try stops at the connection's timeouts, and in any case above the largest
+    a connection may set, so a receiver trickling its answer cannot hold a run forever."""
+    dag = load(monkeypatch).dags[DAG_ID]
+    assert dag.dagrun_timeout is None
+    deliver = dag.get_task(DELIVER_TASK)
+    assert 2 * MAX_TIMEOUT < deliver.execution_timeout.total_seconds() <= 15 * 60
+
+
+def test_deliveries_leave_receipts_on_the_stream_asset_that_fetch_and_commit_read(monkeypatch):
+    dag = load(monkeypatch).dags[DAG_ID]
+    deliver = dag.get_task(DELIVER_TASK)
+    assert deliver.partial_kwargs["outlets"] == [STREAM] and deliver.partial_kwargs["inlets"] == [STREAM]
+    for task_id in (FETCH_TASK, COMMIT_TASK):
+        assert dag.get_task(task_id).inlets == [STREAM]
+        assert dag.get_task(task_id).outlets == []  # only a delivery's success is an event of the stream

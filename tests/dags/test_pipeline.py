@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 import requests
+from airflow.models.asset import AssetEvent
 from airflow.models.variable import Variable as VariableModel
+from airflow.utils.session import create_session
+from sqlalchemy import select
 
+from auth0_provider.ledger import StreamLedger
 from auth0_standin import load_fixture_lines
 from tests.dags.conftest import WATERMARK, states, stored_watermark
 from tests.support import api_event, expected_body, fixture_event, user_events
@@ -334,7 +340,51 @@ def test_a_failed_batch_is_retried_whole_under_the_same_key(standin, receiver, r
     (refused,) = [d for d in receiver.requests if d.key == second]
 
     receiver.fail_keys.clear()
+    sent_before = len(receiver.requests)
     assert run_dag(batch_size="10").state == "success"  # the next run re-reads from the same watermark
     (retried,) = [d for d in receiver.deliveries if d.key == second]
     assert retried.body == refused.body  # the same ten events, in the same order
+    assert receiver.requests[sent_before:] == [retried]  # the two others have receipts: not sent again
+    assert stored_watermark()["log_id"] == events[-1].log_id
+
+
+def receipts() -> list[dict]:
+    """The extra of every event of the stream asset: each holds one delivery's receipt."""
+    with create_session() as session:
+        events = session.scalars(select(AssetEvent))
+        return [dict(e.extra, source=(e.source_task_id, e.source_map_index)) for e in events]
+
+
+def test_each_accepted_delivery_leaves_a_receipt_as_an_event_of_the_stream(standin, receiver, run_dag):
+    events = user_events(standin, 3)
+    refused = events[1].log_id
+    receiver.fail_keys[refused] = 500
+    assert run_dag().state == "failed"
+    found = {r["receipt"]["key"]: r for r in receipts()}
+    assert sorted(found) == [events[0].log_id, events[2].log_id]  # none for the refusal
+    first = found[events[0].log_id]
+    assert first["receipt"]["log_ids"] == [events[0].log_id] and first["receipt"]["status"] == 200
+    assert first["source"] == ("deliver", 0)
+    assert datetime.fromisoformat(first["receipt"]["at"]) <= datetime.now(UTC)
+
+
+def test_receipts_that_cannot_be_read_cost_duplicates_never_an_event(standin, receiver, run_dag, monkeypatch):
+    events = user_events(standin, 4)
+    receiver.fail_keys[events[2].log_id] = 500
+    assert run_dag().state == "failed"
+    receiver.fail_keys.clear()
+    real = StreamLedger.receipts
+    calls: list[str] = []
+
+    def unreadable_for_the_fetch(ledger, since):
+        calls.append(ledger.context["ti"].task_id)
+        if ledger.context["ti"].task_id == "fetch_logs":
+            raise RuntimeError("the API server is down")
+        return real(ledger, since)
+
+    monkeypatch.setattr(StreamLedger, "receipts", unreadable_for_the_fetch)
+    assert run_dag().state == "success"
+    assert calls == ["fetch_logs", "commit_watermark"]  # the commit still checks every delivery
+    # the 3 the first run delivered are sent again: duplicates, never a loss
+    assert Counter(receiver.delivered_log_ids()) == {e.log_id: 1 if e is events[2] else 2 for e in events}
     assert stored_watermark()["log_id"] == events[-1].log_id

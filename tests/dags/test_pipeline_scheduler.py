@@ -119,6 +119,23 @@ def test_a_stale_run_retried_later_never_moves_the_watermark_back(stack):
     assert stack.watermark() == newer.log_id  # run C's older checkpoint was not written back
 
 
+def test_a_delivery_cleared_after_it_delivered_finds_its_receipt_and_does_not_send_again(stack):
+    """Clear a delivered instance (try 2): its receipt from try 1 is an event of the stream asset,
+    which a clear does not touch, so the webhook gets nothing more and the run ends green."""
+    event = stack.standin.add_event(api_event("post", "/api/v2/users/auth0|again"))
+    run_id = stack.trigger()
+    assert stack.wait(run_id) == "success"
+    sent = [d for d in stack.receiver.requests if d.key == event.log_id]
+    (delivered,) = [ti for ti in stack.task_instances(run_id) if ti["task_id"] == "deliver"]
+
+    stack.clear(run_id, [("deliver", delivered["map_index"])], only_failed=False)
+    assert stack.wait(run_id) == "success"
+    assert [d for d in stack.receiver.requests if d.key == event.log_id] == sent
+    log = stack.task_log(run_id, "deliver", delivered["map_index"])
+    assert "Already delivered: the webhook answered 200" in log and "not sent again" in log
+    assert stack.watermark() == event.log_id
+
+
 def test_a_backlog_drains_in_back_to_back_runs_that_never_overlap(stack):
     """12 events, 5 per run: one trigger, then the DAG keeps going by itself, not at the next tick.
 

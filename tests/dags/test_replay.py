@@ -152,3 +152,55 @@ def test_only_a_watermark_old_enough_to_have_aged_out_is_checked(standin, receiv
     assert run_dag().state == "success"
     assert not [path for path in standin.requests if path.startswith(f"GET /api/v2/logs/{fresh[-1].log_id}")]
     assert max(receiver.delivered_log_ids()) == newer[0].log_id
+
+
+def test_a_replay_that_cannot_deliver_says_the_rest_of_its_window_waits_for_it(standin, receiver, run_dag, capfd):
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    end = start + timedelta(minutes=5)
+    inside = stretch(standin, start, end, 24)
+    receiver.fail_keys[inside[3]] = 500
+    dag_run = run_dag(max_events=10, conf=window_conf(start, end))
+    assert dag_run.state == "failed"
+    point = checkpoint(dag_run)
+    assert point["backlog"] is True
+    out = capfd.readouterr().out
+    assert (
+        f"the rest of the window, after log {point['end']['log_id']}, follows in a run that starts once every "
+        "delivery of this one is confirmed (a failed one holds it: clear it to go on)"
+    ) in out
+    assert states(dag_run)["drain_backlog[-1]"] == "upstream_failed"  # no follow-up yet, and the log said why
+
+
+def test_a_window_older_than_retention_fails_saying_what_auth0_still_keeps(standin, receiver, run_dag, capfd):
+    now = datetime.now(UTC).replace(microsecond=0)
+    user_creations(standin, now - timedelta(days=3), 3)
+    kept = user_creations(standin, now - timedelta(hours=30), 2)
+    assert standin.forget_before(now - timedelta(days=2)) == 3
+    dag_run = run_dag(conf=window_conf(now - timedelta(days=3, minutes=1), now - timedelta(days=2, hours=23)))
+    assert dag_run.state == "failed"
+    out = capfd.readouterr().out
+    assert "Auth0 no longer keeps logs that old" in out
+    assert f"The oldest log it keeps, {kept[0].log_id}, is dated {kept[0].date}" in out
+    assert receiver.deliveries == []
+
+
+def test_a_window_partly_older_than_retention_replays_the_rest_and_warns(standin, receiver, run_dag, capfd):
+    now = datetime.now(UTC).replace(microsecond=0)
+    user_creations(standin, now - timedelta(hours=30, minutes=10), 2)
+    kept = user_creations(standin, now - timedelta(hours=30), 3)
+    assert standin.forget_before(now - timedelta(hours=30, minutes=1)) == 2
+    dag_run = run_dag(conf=window_conf(now - timedelta(hours=30, minutes=15), now - timedelta(hours=29)))
+    assert dag_run.state == "success"
+    assert f"can no longer be replayed: Auth0 keeps logs only from {kept[0].date}" in capfd.readouterr().out
+    assert sorted(receiver.delivered_log_ids()) == [e.log_id for e in kept]
+
+
+def test_a_quiet_stretch_inside_retention_replays_nothing_without_a_warning(standin, receiver, run_dag, capfd):
+    now = datetime.now(UTC).replace(microsecond=0)
+    user_creations(standin, now - timedelta(hours=5))  # kept, before the window
+    user_creations(standin, now - timedelta(hours=1))  # and after it
+    dag_run = run_dag(conf=window_conf(now - timedelta(hours=3), now - timedelta(hours=2)))
+    assert dag_run.state == "success"
+    out = capfd.readouterr().out
+    assert "0 dated inside" in out and "no longer" not in out
+    assert receiver.deliveries == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,23 +14,16 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from auth0_provider.events import LogEvent, MalformedLogPage, log_id_key, parse_log_page
+from auth0_provider.exceptions import Auth0ConfigError, Auth0Error
 from auth0_provider.hooks.token_cache import CachedToken, TokenCache, VariableTokenCache
 from auth0_provider.masking import mask, redact
+from auth0_provider.names import AUTH0_CONN_ID
 from auth0_provider.retry_after import retry_after_seconds
 
 PAGE_SIZE = 100  # the Logs API maximum for `take` and `per_page`
 USER_AGENT = "airflow-provider-auth0-webhooks"
-
-
-class Auth0Error(AirflowException):
-    """Auth0 could not be reached, or answered in a way a retry of the task may fix."""
-
-
-class Auth0ConfigError(AirflowFailException):
-    """The connection or the Auth0 application is misconfigured; retrying will not help."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,7 @@ class Auth0Hook(BaseHook):
     """
 
     conn_name_attr = "auth0_conn_id"
-    default_conn_name = "auth0_default"
+    default_conn_name = AUTH0_CONN_ID
     conn_type = "auth0"
     hook_name = "Auth0"
 
@@ -115,6 +109,12 @@ class Auth0Hook(BaseHook):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise Auth0ConfigError(f"Connection {cid!r}: host {host!r} is not a domain or an http(s) URL.")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise Auth0ConfigError(
+                f"Connection {cid!r}: host {host!r} uses plain http, which would send the client secret "
+                f"unencrypted. Use https://{parts.netloc} (or just the domain); plain http is allowed only "
+                "for a local stand-in on 127.0.0.1, ::1 or localhost."
+            )
         audience = conn.extra_dejson.get("audience") or f"https://{parts.netloc}/api/v2/"
         mask(conn.password)
         return Tenant(cid, base_url, audience, conn.login, conn.password)
@@ -129,6 +129,12 @@ class Auth0Hook(BaseHook):
         if self._session is not None:
             self._session.close()
             self._session = None
+
+    def __enter__(self) -> Auth0Hook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- access token -----------------------------------------------------------------------
 
@@ -351,6 +357,15 @@ class Auth0Hook(BaseHook):
         if wait is None:
             wait = self.backoff_seconds
         return min(max(wait, 0.5), self.max_rate_limit_wait)
+
+
+def _is_loopback(hostname: str | None) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _lucene_time(moment: datetime) -> str:

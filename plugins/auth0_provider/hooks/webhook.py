@@ -18,12 +18,13 @@ import time
 from typing import Any
 
 from airflow.providers.http.hooks.http import HttpHook
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from requests import PreparedRequest, Response, Session
 from requests.exceptions import ChunkedEncodingError
 
 from auth0_provider import signing
-from auth0_provider.masking import mask, redact
+from auth0_provider.exceptions import WebhookConfigError, WebhookDeliveryError, WebhookGone, WebhookRetryLater
+from auth0_provider.masking import mask, mask_url, redact
+from auth0_provider.names import WEBHOOK_CONN_ID
 from auth0_provider.retry_after import retry_after_seconds
 
 DEFAULT_TIMEOUT = (10.0, 30.0)  # connect, read: a hung receiver must not hold a worker slot for long
@@ -31,31 +32,11 @@ MAX_TIMEOUT = 300.0
 _SENSITIVE_HEADERS = ("authorization", "proxy-authorization")
 
 
-class WebhookConfigError(AirflowFailException):
-    """The webhook connection is unusable as configured; retrying will not help."""
-
-
-class WebhookDeliveryError(AirflowException):
-    """The receiver did not accept the delivery; a retry may."""
-
-
-class WebhookGone(AirflowFailException):
-    """The receiver answered 410 Gone: it asked us to stop, so no retry is made."""
-
-
-class WebhookRetryLater(WebhookDeliveryError):
-    """The receiver asked, with Retry-After, to be retried no sooner than ``retry_after`` seconds."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 class WebhookHook(HttpHook):
     """Signs and sends deliveries to the webhook in an ``auth0_webhook`` connection."""
 
     conn_name_attr = "http_conn_id"
-    default_conn_name = "auth0_webhook"
+    default_conn_name = WEBHOOK_CONN_ID
     conn_type = "auth0_webhook"
     hook_name = "Auth0 webhook receiver"
 
@@ -84,8 +65,13 @@ class WebhookHook(HttpHook):
         return None
 
     def _set_base_url(self, connection: Any) -> None:
-        """Refuse a host without a scheme: HttpHook would silently send it over plain http."""
+        """Refuse a host without a scheme: HttpHook would silently send it over plain http.
+
+        The URL's user info, path and query are masked first: a Slack-style URL carries its token in
+        the path, and requests quotes path and query in its errors, which HttpHook logs.
+        """
         host = (connection.host or "").strip()
+        mask_url(host if "://" in host or not host else f"https://{host}")
         if "://" not in host and not connection.schema:
             raise WebhookConfigError(
                 f"Connection {self.http_conn_id!r}: host {host!r} has no scheme. Write the full URL, for "

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.skipmixin import XCOM_SKIPMIXIN_KEY, XCOM_SKIPMIXIN_SKIPPED, SkipMixin
-from airflow.sdk.exceptions import AirflowFailException
 
 from auth0_provider.events import LogEvent, parse_date
+from auth0_provider.exceptions import ClearedWithoutDeliveriesError, ReplayWindowError, RetentionGapError
 from auth0_provider.filters import EventFilter
 from auth0_provider.hooks.auth0 import Auth0Hook
-from auth0_provider.payloads import render
-from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
+from auth0_provider.ledger import StreamLedger
+from auth0_provider.names import AUTH0_CONN_ID, CHECKPOINT_XCOM_KEY, DELIVER_TASK, STREAM, WATERMARK_VARIABLE
+from auth0_provider.receipts import Plan, attempt_for, receipts_since
+from auth0_provider.records import Attempt, Checkpoint, Delivery, Receipt
+from auth0_provider.watermark import Watermark, WatermarkStore
 from auth0_provider.window import GRACE, ReplayWindow
 
-CHECKPOINT_XCOM_KEY = "checkpoint"
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, Context
+
 DEFAULT_MAX_EVENTS = 5_000  # per run: a few MB of XCom, and a short last chunk when a backlog drains
 # Auth0 keeps logs 1 day at least (Starter). A watermark younger than this cannot have aged out, so
 # only an older one costs the extra request that checks it is still kept.
 RETENTION_CHECK_AGE = timedelta(hours=12)
-
-
-class RetentionGapError(AirflowFailException):
-    """Logs after the watermark were deleted by Auth0's retention before they were delivered."""
 
 
 def run_limit(max_events: int, batch_size: int) -> int:
@@ -36,36 +37,16 @@ def run_limit(max_events: int, batch_size: int) -> int:
     return min(max_events, conf.getint("core", "max_map_length") * batch_size)
 
 
-def delivery_request(events: Sequence[LogEvent], payload_format: str, *, batched: bool) -> dict[str, Any]:
-    """Keyword arguments of one mapped webhook delivery: the body as data, never a template.
-
-    The idempotency key is sent both as ``Idempotency-Key`` and as the Standard Webhooks
-    ``webhook-id``: the log id, or for a batch a digest of its log ids. A run that is retried or
-    re-read later cuts the same batches from the same watermark, so the key stays the same.
-    """
-    if batched:
-        key, label = batch_id(events), f"{events[0].log_id}..{events[-1].log_id} ({len(events)} events)"
-    else:
-        key, label = events[0].log_id, events[0].label
-    return {
-        "data": render(events, payload_format, batched=batched),
-        "headers": {"Content-Type": "application/json", "Idempotency-Key": key, "webhook-id": key},
-        "delivery_label": label,
-    }
-
-
-def batch_id(events: Sequence[LogEvent]) -> str:
-    """A stable id for a batch: the same log ids in the same order always give the same id."""
-    digest = hashlib.sha256("\n".join(event.log_id for event in events).encode()).hexdigest()
-    return f"batch_{digest[:40]}"
-
-
 class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     """Fetch the log events written after the watermark and keep the ones the user asked for.
 
-    Returns the list of deliveries for the mapped webhook task, and pushes under the XCom key
-    ``checkpoint`` what the commit needs: the watermark this run started from and the last log it
-    fetched, filtered-out events included, so a run with no match still moves past what it read.
+    Returns the deliveries to send, as the mapped ``deliver`` task's keyword arguments, and pushes
+    under the XCom key ``checkpoint`` (``records.Checkpoint``) what the commit needs: the watermark
+    this run started from, the last log it fetched (filtered-out events included, so a run with no
+    match still moves past what it read), and every delivery it planned.
+
+    A run that starts from the same watermark as an earlier one does not send again what that run
+    delivered: the stream's receipts cover it (``receipts.Plan``).
 
     :param start_from: where to begin when no watermark exists yet: ``oldest``, ``now`` or a log id.
     :param batch_size: events per delivery; above 1 each delivery POSTs a JSON array.
@@ -74,6 +55,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     :param payload_format: the body each delivery carries: ``event``, ``legacy`` or ``log_stream``.
     :param on_gap: when Auth0 no longer keeps the watermark's log and newer ones were deleted with it:
         ``fail`` the run, saying what was lost, or ``continue`` from the oldest log still kept.
+    :param stream: the asset whose events are this stream's receipts.
 
     A backfill run, or a run triggered with conf ``replay_from``/``replay_to``, replays a window
     instead (see ``ReplayWindow``): it never reads or writes the watermark.
@@ -89,14 +71,16 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         log_types: Collection[str],
         api_endpoints: Collection[str] = (),
         start_from: str = "oldest",
-        auth0_conn_id: str = Auth0Hook.default_conn_name,
-        watermark_variable: str = DEFAULT_VARIABLE,
+        auth0_conn_id: str = AUTH0_CONN_ID,
+        watermark_variable: str = WATERMARK_VARIABLE,
         max_events: int = DEFAULT_MAX_EVENTS,
         batch_size: int = 1,
         payload_format: str = "event",
         on_gap: str = "fail",
+        stream: Asset = STREAM,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("inlets", [stream])
         super().__init__(**kwargs)
         self.log_types = sorted(log_types)
         self.api_endpoints = list(api_endpoints)
@@ -107,64 +91,111 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         self.batch_size = batch_size
         self.payload_format = payload_format
         self.on_gap = on_gap
+        self.stream = stream
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        self._refuse_if_cleared_alone(context)
         limit = run_limit(self.max_events, self.batch_size)
         window = ReplayWindow.of_run(context)
         if window is not None:
             return self._replay(context, window, limit)
+        ledger = StreamLedger(context, self.stream)
         store = WatermarkStore(self.watermark_variable)
         start = store.read()
+        attempt, resumed = attempt_for(ledger.attempt(), start, datetime.now(UTC))
+        if not resumed:
+            ledger.begin(attempt)
         taken = self._take_read_ahead(context, store, start, limit)
         if taken is not None:
             events, end, source = taken
         else:
-            hook = Auth0Hook(self.auth0_conn_id)
-            try:
+            with Auth0Hook(self.auth0_conn_id) as hook:
                 events, end = self._fetch(hook, start, limit)
-            finally:
-                hook.close()
             source = f"{hook.requests_sent} Auth0 requests"
-        backlog = len(events) >= limit  # stopped at the cap, not at an empty page: more is waiting
-        checkpoint = {"start": start and start.to_json(), "end": end and end.to_json(), "backlog": backlog}
+        since = receipts_since(attempt)
+        checkpoint = Checkpoint(start, end, backlog=len(events) >= limit, receipts_since=since)
         summary = f"watermark {start.log_id if start else 'none'} -> {end.log_id if end else 'none'}; lag {_lag(end)}"
-        return self._deliveries(context, events, checkpoint, f"{summary}; {source}")
+        # only a run that starts where an earlier one did can find receipts of its deliveries
+        return self._deliveries(context, events, checkpoint, f"{summary}; {source}", resume=resumed)
 
-    def _replay(self, context: Any, window: ReplayWindow, limit: int) -> list[dict[str, Any]]:
+    def _replay(self, context: Context, window: ReplayWindow, limit: int) -> list[dict[str, Any]]:
         """Deliver the matching events dated in ``window``; the watermark is neither read nor written."""
-        hook = Auth0Hook(self.auth0_conn_id)
-        try:
+        with Auth0Hook(self.auth0_conn_id) as hook:
             read, more = self._read_window(hook, window, limit)
-        finally:
-            hook.close()
         end = Watermark.at(read[-1]) if read else None
-        checkpoint = {"start": None, "end": end and end.to_json(), "backlog": more, "window": window.to_conf()}
+        since = receipts_since(Attempt(None, datetime.now(UTC)))  # only this run's own receipts count
+        checkpoint = Checkpoint(None, end, backlog=more, receipts_since=since, window=window)
         dated = [event for event in read if window.contains(event)]
         summary = f"replay of {window}: {len(read)} logs read, {len(dated)} dated inside; watermark untouched"
+        if more:
+            summary += (
+                f"; the rest of the window, after log {end.log_id if end else '?'}, follows in a run that starts "
+                "once every delivery of this one is confirmed (a failed one holds it: clear it to go on)"
+            )
         return self._deliveries(context, dated, checkpoint, f"{summary}; {hook.requests_sent} Auth0 requests")
 
     def _deliveries(
-        self, context: Any, events: list[LogEvent], checkpoint: dict[str, Any], summary: str
+        self, context: Context, events: list[LogEvent], checkpoint: Checkpoint, summary: str, resume: bool = False
     ) -> list[dict[str, Any]]:
-        """Push the checkpoint, skip what only a live backlog needs, and cut the matches into deliveries."""
+        """Plan the matches as deliveries, push the checkpoint, and skip what only a live backlog needs."""
         matched = EventFilter(frozenset(self.log_types), tuple(self.api_endpoints)).select(events)
-        backlog = checkpoint["backlog"]
-        context["ti"].xcom_push(key=CHECKPOINT_XCOM_KEY, value=checkpoint)
-        if not backlog or "window" in checkpoint:  # a replay never reads ahead: that is for the watermark
+        deliveries = Delivery.batches(matched, self.batch_size, self.payload_format)
+        receipts = self._earlier_receipts(context, checkpoint) if resume and deliveries else ()
+        plan = Plan.of(deliveries, receipts)
+        checkpoint = replace(checkpoint, planned=plan.planned)
+        context["ti"].xcom_push(key=CHECKPOINT_XCOM_KEY, value=checkpoint.to_json())
+        if not checkpoint.backlog or checkpoint.window is not None:  # a replay never reads ahead
             self._skip_backlog_tasks(context)
-        batches = [matched[i : i + self.batch_size] for i in range(0, len(matched), self.batch_size)]
         self.log.info(
-            "Fetched %d, matched %d in %d deliveries; %s%s",
+            "Fetched %d, matched %d in %d deliveries%s; %s%s",
             len(events),
             len(matched),
-            len(batches),
+            len(deliveries),
+            f" ({plan.already_delivered} already delivered: their receipts were found, not sent again)"
+            if plan.already_delivered
+            else "",
             summary,
-            "; more waiting, a follow-up run will continue" if backlog else "",
+            "; more waiting, a follow-up run will continue" if checkpoint.backlog and not checkpoint.window else "",
         )
-        batched = self.batch_size > 1
-        return [delivery_request(batch, self.payload_format, batched=batched) for batch in batches]
+        return [{"delivery": delivery.to_json()} for delivery in plan.to_send]
 
-    def _skip_backlog_tasks(self, context: Any) -> None:
+    def _earlier_receipts(self, context: Context, checkpoint: Checkpoint) -> list[Receipt]:
+        """Receipts of earlier runs from the same watermark; unreadable, they cost duplicates, never events."""
+        try:
+            return StreamLedger(context, self.stream).receipts(checkpoint.receipts_since)
+        except Exception:
+            self.log.warning("Could not read the receipts of earlier runs: sending every delivery", exc_info=True)
+            return []
+
+    def _refuse_if_cleared_alone(self, context: Context) -> None:
+        """Fail before reading when this task was cleared without its deliveries.
+
+        The deliveries are mapped over what this task returns. Read again, it would return other
+        events under the same map indexes, while each delivery kept the state of what it sent before:
+        a commit would take one event's success for another's. Only a first try cannot have any.
+        """
+        ti = context["ti"]
+        if ti.try_number <= 1:
+            return
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[DELIVER_TASK], run_ids=[ti.run_id])
+        held = {
+            name: state
+            for name, state in states.get(ti.run_id, {}).items()
+            if name.startswith(f"{DELIVER_TASK}_") and state is not None
+        }
+        if held:
+            counts: dict[str, int] = {}
+            for state in held.values():
+                counts[state] = counts.get(state, 0) + 1
+            raise ClearedWithoutDeliveriesError(
+                f"{self.task_id} was cleared without its downstream tasks, but {len(held)} deliveries of this run "
+                f"still hold results for the logs it read before ({', '.join(f'{n} {s}' for s, n in counts.items())}). "
+                "Reading again would give them other events. Nothing was read and the watermark is untouched. "
+                f"To run it again, clear {self.task_id} with its downstream tasks ('Downstream' in the Clear "
+                "dialog); to retry only what failed, clear the failed deliver instances instead."
+            )
+
+    def _skip_backlog_tasks(self, context: Context) -> None:
         """Mark the downstream tasks that only work on a backlog (``only_with_backlog``) as skipped.
 
         Done the way ShortCircuitOperator does it, through the XCom the scheduler's
@@ -179,7 +210,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             context["ti"].xcom_push(key=XCOM_SKIPMIXIN_KEY, value={XCOM_SKIPMIXIN_SKIPPED: skipped})
 
     def _take_read_ahead(
-        self, context: Any, store: WatermarkStore, start: Watermark | None, limit: int
+        self, context: Context, store: WatermarkStore, start: Watermark | None, limit: int
     ) -> tuple[list[LogEvent], Watermark, str] | None:
         """The events an earlier run's prefetch task read ahead, if they follow the watermark exactly.
 
@@ -217,6 +248,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             checkpoint = window.after
         else:
             first = hook.edge_log(newest=False, dated=(window.start - GRACE, window.end + GRACE))
+            self._check_window_is_kept(hook, window, first)
             if first is None:
                 return [], False
             events.append(first)
@@ -224,6 +256,32 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         events += hook.read_logs(checkpoint, limit - len(events), stop=window.passed)
         more = len(events) >= limit and not any(window.passed(event) for event in events)
         return events, more
+
+    def _check_window_is_kept(self, hook: Auth0Hook, window: ReplayWindow, first: LogEvent | None) -> None:
+        """A window older than Auth0's retention is said so: failed when none of it is kept, warned when part is.
+
+        Only asked when the window's first log comes late (or none comes): a tenant may just have been quiet.
+        """
+        first_moment = first.moment if first is not None else None
+        if first_moment is not None and first_moment <= window.start + GRACE:
+            return
+        oldest = hook.edge_log(newest=False)
+        kept_from = oldest.moment if oldest is not None else None
+        if kept_from is None or kept_from <= window.start:
+            return  # Auth0 keeps logs from before the window: nothing was logged in that span
+        if first is None:
+            raise ReplayWindowError(
+                f"Nothing can be replayed from {window}: Auth0 no longer keeps logs that old. The oldest log it "
+                f"keeps, {oldest.log_id}, is dated {oldest.date}. Choose a window after that."
+            )
+        if oldest.log_id == first.log_id:
+            self.log.warning(
+                "Part of %s can no longer be replayed: Auth0 keeps logs only from %s (log %s); whatever was "
+                "logged before that in the window is gone. Replaying the rest.",
+                window,
+                oldest.date,
+                oldest.log_id,
+            )
 
     def _fetch(self, hook: Auth0Hook, start: Watermark | None, limit: int) -> tuple[list[LogEvent], Watermark | None]:
         """New events in log-id order, and the watermark just past them."""

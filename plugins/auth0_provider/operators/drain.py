@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException, DagRunTriggerException
 
-from auth0_provider.window import ReplayWindow
+from auth0_provider.records import Checkpoint
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class Auth0DrainBacklogOperator(BaseOperator):
@@ -25,7 +28,7 @@ class Auth0DrainBacklogOperator(BaseOperator):
     A replay window too big for one run continues the same way: the follow-up run's conf names the
     window and the last log id read (``replay_after``).
 
-    :param checkpoint: the fetch task's checkpoint; its ``backlog`` says whether more is waiting.
+    :param checkpoint: the fetch task's ``records.Checkpoint``; its ``backlog`` says whether more is waiting.
     """
 
     template_fields = ("checkpoint",)
@@ -35,13 +38,13 @@ class Auth0DrainBacklogOperator(BaseOperator):
         super().__init__(**kwargs)
         self.checkpoint = checkpoint
 
-    def execute(self, context: Any) -> None:
-        if not (self.checkpoint or {}).get("backlog"):
+    def execute(self, context: Context) -> None:
+        checkpoint = Checkpoint.from_json(self.checkpoint)
+        if not checkpoint.backlog or checkpoint.end is None:
             raise AirflowSkipException("Caught up: nothing more is waiting, the schedule takes over")
-        end = self.checkpoint["end"]["log_id"]
-        window = self.checkpoint.get("window")
-        if window:  # the rest of a replay window, from where this run stopped; still not the watermark
-            kind, conf = "replay", ReplayWindow.from_conf(window).to_conf(after=end)
+        end = checkpoint.end.log_id
+        if checkpoint.window is not None:  # the rest of a replay window, from where this run stopped
+            kind, conf = "replay", checkpoint.window.to_conf(after=end)
         else:
             kind, conf = "drain", {"drain_after": end}
         run_id = f"{kind}__{datetime.now(UTC).isoformat()}"

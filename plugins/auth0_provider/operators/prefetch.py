@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from auth0_provider.hooks.auth0 import Auth0Hook
+from auth0_provider.names import AUTH0_CONN_ID, WATERMARK_VARIABLE
 from auth0_provider.operators.audit_log import DEFAULT_MAX_EVENTS, run_limit
-from auth0_provider.watermark import DEFAULT_VARIABLE, Watermark, WatermarkStore
+from auth0_provider.records import Checkpoint
+from auth0_provider.watermark import Watermark, WatermarkStore
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class Auth0PrefetchOperator(BaseOperator):
@@ -22,10 +27,11 @@ class Auth0PrefetchOperator(BaseOperator):
     starts exactly at the committed watermark (see ``Auth0AuditLogOperator``), so a chunk can never
     skip or repeat events; otherwise it is ignored and the logs are read again.
 
-    It is best effort: when the read fails, the task is skipped with a warning and the follow-up run
-    reads for itself, so a run whose deliveries all succeeded is never marked failed by it.
+    It is best effort: when reading, keeping or noting the chunk fails, the task is skipped with a
+    warning and the follow-up run reads for itself, so a run whose deliveries all succeeded is never
+    marked failed by it.
 
-    :param checkpoint: the fetch task's checkpoint; nothing is read unless its ``backlog`` is set.
+    :param checkpoint: the fetch task's ``records.Checkpoint``; nothing is read unless its ``backlog`` is set.
     :param max_events: as for the fetch task; the follow-up run ignores a chunk cut to another cap.
     """
 
@@ -37,8 +43,8 @@ class Auth0PrefetchOperator(BaseOperator):
         self,
         *,
         checkpoint: Any,
-        auth0_conn_id: str = Auth0Hook.default_conn_name,
-        watermark_variable: str = DEFAULT_VARIABLE,
+        auth0_conn_id: str = AUTH0_CONN_ID,
+        watermark_variable: str = WATERMARK_VARIABLE,
         max_events: int = DEFAULT_MAX_EVENTS,
         batch_size: int = 1,
         **kwargs: Any,
@@ -50,23 +56,28 @@ class Auth0PrefetchOperator(BaseOperator):
         self.max_events = max_events
         self.batch_size = batch_size
 
-    def execute(self, context: Any) -> None:
-        if not (self.checkpoint or {}).get("backlog"):
+    def execute(self, context: Context) -> None:
+        checkpoint = Checkpoint.from_json(self.checkpoint)
+        if not checkpoint.backlog or checkpoint.end is None:
             raise AirflowSkipException("Caught up: no follow-up run to read ahead for")
-        if self.checkpoint.get("window"):
+        if checkpoint.window is not None:
             raise AirflowSkipException("A replay: reading ahead is only for runs that go on from the watermark")
-        start = Watermark.from_json(self.checkpoint["end"])
-        limit = run_limit(self.max_events, self.batch_size)
-        hook = Auth0Hook(self.auth0_conn_id)
         try:
-            events = hook.read_logs(start.log_id, limit)
+            self._read_ahead(context, checkpoint.end)
+        except AirflowSkipException:
+            raise
         except Exception:
             self.log.warning(
-                "Reading ahead after %s failed; the follow-up run reads for itself", start.log_id, exc_info=True
+                "Reading ahead after %s failed; the follow-up run reads for itself",
+                checkpoint.end.log_id,
+                exc_info=True,
             )
             raise AirflowSkipException("Read-ahead failed; the follow-up run reads these logs itself") from None
-        finally:
-            hook.close()
+
+    def _read_ahead(self, context: Context, start: Watermark) -> None:
+        limit = run_limit(self.max_events, self.batch_size)
+        with Auth0Hook(self.auth0_conn_id) as hook:
+            events = hook.read_logs(start.log_id, limit)
         if not events:
             raise AirflowSkipException(f"Nothing was waiting after {start.log_id} after all")
         end = Watermark.at(events[-1])

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.http.operators.http import HttpOperator
 from airflow.sdk import RetryDecision, RetryPolicy
 
-from auth0_provider.hooks.webhook import WebhookHook, WebhookRetryLater
+from auth0_provider.exceptions import WebhookRetryLater
+from auth0_provider.hooks.webhook import WebhookHook
+from auth0_provider.ledger import StreamLedger
+from auth0_provider.names import CHECKPOINT_XCOM_KEY, FETCH_TASK, STREAM
+from auth0_provider.receipts import receipt_for
+from auth0_provider.records import Checkpoint, Delivery, Receipt
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, Context
+    from requests import Response
 
 MAX_RETRY_AFTER = timedelta(minutes=15)
+# One try at most: above the largest connect + read timeout a connection may set (300 s each), so
+# it only ends a receiver that trickles its answer forever. It bounds how long a run can take.
+DELIVERY_TRY_TIMEOUT = timedelta(minutes=11)
 
 
 class RetryAfterPolicy(RetryPolicy):
@@ -36,22 +49,27 @@ class RetryAfterPolicy(RetryPolicy):
 
 
 class WebhookDeliveryOperator(HttpOperator):
-    """HttpOperator whose body and headers are data, never Jinja templates, sent by a WebhookHook.
+    """HttpOperator that sends one ``records.Delivery`` through a WebhookHook, and leaves a receipt.
 
     Event content comes from Auth0 users and admins. Airflow renders the template fields of a task
     mapped with ``expand_kwargs`` even when the values come from XCom, so a stock HttpOperator
     would evaluate ``{{ conn.x.password }}`` written into a user's name and send the result. Here
-    ``data`` and ``headers`` are simply not template fields.
+    the body and headers come from ``delivery``, which is not a template field.
+
+    When the webhook answers 2xx, the task's success carries a receipt (``records.Receipt``) as the
+    extra of the stream asset's event, so ``stream`` must be among the task's outlets (and inlets, to
+    read receipts). A task instance run again after it delivered (cleared, or retried after its
+    success was marked failed) finds its receipt and does not send again.
 
     Sending always goes through WebhookHook (signing, timeouts, status handling), whatever the
     connection's type, and never in deferrable mode: the triggerer would send it unsigned.
 
-    :param delivery_label: what the Airflow UI shows for this mapped instance (log id, type, API path).
+    :param delivery: the delivery as ``Delivery.to_json()`` gives it (the fetch task's output).
     """
 
     template_fields = ("endpoint", "http_conn_id")
 
-    def __init__(self, *, delivery_label: str = "", **kwargs: Any) -> None:
+    def __init__(self, *, delivery: Mapping[str, Any] | None = None, stream: Asset = STREAM, **kwargs: Any) -> None:
         kwargs.setdefault("http_conn_id", WebhookHook.default_conn_name)
         kwargs.setdefault("method", "POST")
         kwargs.setdefault("do_xcom_push", False)
@@ -60,8 +78,57 @@ class WebhookDeliveryOperator(HttpOperator):
         if kwargs.get("deferrable"):
             raise ValueError("WebhookDeliveryOperator cannot be deferrable: the triggerer would send unsigned.")
         kwargs["deferrable"] = False  # also when [operators] default_deferrable is on
+        kwargs.setdefault("inlets", [stream])
+        kwargs.setdefault("outlets", [stream])
+        self.delivery = Delivery.from_json(delivery) if delivery is not None else None
+        if self.delivery is not None:
+            kwargs.update(data=self.delivery.body, headers=self.delivery.headers)
         super().__init__(**kwargs)
-        self.delivery_label = delivery_label
+        if stream not in self.outlets or stream not in self.inlets:
+            raise ValueError(
+                f"WebhookDeliveryOperator {self.task_id!r} needs the stream asset {stream.name!r} among its inlets "
+                "and outlets: the asset's events are the receipts of what it delivered."
+            )
+        self.stream = stream
+
+    @property
+    def delivery_label(self) -> str:
+        """What the Airflow UI shows for this mapped instance (log id, type, API path)."""
+        return self.delivery.label if self.delivery is not None else ""
+
+    def execute(self, context: Context) -> Any:
+        if self.delivery is None:
+            raise ValueError(f"{self.task_id}: no delivery to send (the fetch task's output gives each one)")
+        if context["ti"].try_number > 1:  # only a task instance that ran before can have delivered
+            earlier = self._earlier_receipt(context)
+            if earlier is not None:
+                self.log.info(
+                    "Already delivered: the webhook answered %d at %s (run %s); not sent again",
+                    earlier.status,
+                    earlier.at.isoformat(),
+                    earlier.run_id,
+                )
+                StreamLedger(context, self.stream).issue(earlier)
+                return None
+        return super().execute(context)
+
+    def process_response(self, context: Context, response: Response | list[Response]) -> Any:
+        """The hook only returns 2xx answers: record this one as the delivery's receipt."""
+        status = response.status_code if not isinstance(response, list) else response[-1].status_code
+        receipt = Receipt(self.delivery.key, self.delivery.log_ids, status, datetime.now(UTC))
+        StreamLedger(context, self.stream).issue(receipt)
+        self.log.info("Delivered: the webhook answered %d to %s", status, self.delivery.key)
+        return None
+
+    def _earlier_receipt(self, context: Context) -> Receipt | None:
+        """This delivery's receipt from an earlier try; unreadable, it costs a duplicate, never an event."""
+        try:
+            checkpoint = context["ti"].xcom_pull(task_ids=FETCH_TASK, key=CHECKPOINT_XCOM_KEY)
+            since = Checkpoint.from_json(checkpoint).receipts_since
+            return receipt_for(self.delivery, StreamLedger(context, self.stream).receipts(since))
+        except Exception:
+            self.log.warning("Could not look for an earlier receipt: sending again", exc_info=True)
+            return None
 
     @property
     def hook(self) -> WebhookHook:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from auth0_provider.watermark import Watermark, WatermarkError, WatermarkStore, plan_commit
+from auth0_provider.exceptions import WatermarkError
+from auth0_provider.watermark import Watermark, WatermarkStore, plan_commit
 
 W1 = Watermark("90020261126085807000000000000000000000000000000000000001", "2026-11-26T08:58:07.999Z")
 W2 = Watermark("90020261126085807000000000000000000000000000000000000002", "2026-11-26T08:58:08.000Z")

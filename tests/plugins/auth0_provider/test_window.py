@@ -9,7 +9,8 @@ import pendulum
 import pytest
 
 from auth0_provider.events import LogEvent
-from auth0_provider.window import GRACE, ReplayWindow, ReplayWindowError
+from auth0_provider.exceptions import ReplayWindowError
+from auth0_provider.window import GRACE, ReplayWindow
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from auth0_provider.hooks.auth0 import Auth0ConfigError, Auth0Error, Auth0Hook
+from auth0_provider.exceptions import Auth0ConfigError, Auth0Error
+from auth0_provider.hooks.auth0 import Auth0Hook
 from auth0_provider.hooks.token_cache import MemoryTokenCache
 from auth0_standin import Auth0StandIn, RateLimit
 from tests.support import api_event
@@ -299,3 +300,19 @@ def test_whether_a_log_is_still_kept(standin, connect):
     assert hook.log_exists(old.log_id)
     standin.forget_before(datetime.now(UTC) - timedelta(days=2))
     assert not hook.log_exists(old.log_id)
+
+
+@pytest.mark.parametrize("host", ["http://my-tenant.eu.auth0.com", "http://10.0.0.5:8089", "http://auth0.example.com"])
+def test_plain_http_is_refused_for_a_real_host_so_the_secret_never_travels_in_clear(monkeypatch, host):
+    conn = {"conn_type": "auth0", "host": host, "login": "id", "password": "secret1"}
+    monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", json.dumps(conn))
+    with pytest.raises(Auth0ConfigError, match=r"'auth0_default'.*plain http.*unencrypted") as caught:
+        _ = Auth0Hook(token_cache=MemoryTokenCache()).tenant
+    assert "secret1" not in str(caught.value)
+
+
+@pytest.mark.parametrize("host", ["http://127.0.0.1:8089", "http://localhost:8089", "http://[::1]:8089"])
+def test_plain_http_is_allowed_for_a_local_stand_in(monkeypatch, host):
+    conn = {"conn_type": "auth0", "host": host, "login": "id", "password": "secret1"}
+    monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", json.dumps(conn))
+    assert Auth0Hook(token_cache=MemoryTokenCache()).tenant.base_url == host

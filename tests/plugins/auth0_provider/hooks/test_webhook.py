@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from email.utils import formatdate
 
 import pytest
@@ -11,13 +12,8 @@ from airflow.sdk._shared.secrets_masker import redact
 from airflow.sdk.exceptions import AirflowFailException
 
 from auth0_provider import signing
-from auth0_provider.hooks.webhook import (
-    WebhookConfigError,
-    WebhookDeliveryError,
-    WebhookGone,
-    WebhookHook,
-    WebhookRetryLater,
-)
+from auth0_provider.exceptions import WebhookConfigError, WebhookDeliveryError, WebhookGone, WebhookRetryLater
+from auth0_provider.hooks.webhook import WebhookHook
 from tests.support import self_signed_certificate
 from webhook_receiver import WebhookReceiver
 
@@ -211,3 +207,29 @@ def test_an_error_body_that_echoes_the_authorization_is_redacted_in_the_exceptio
         send(connect(receiver, extra=json.dumps({"Authorization": "Bearer echoed-token-1a2b3c"})))
     assert "echoed-token-1a2b3c" not in str(caught.value)
     assert '"authorization": "***"' in str(caught.value)
+
+
+def test_a_token_in_the_url_path_or_query_is_masked_wherever_requests_quotes_it(connect, capfd):
+    """Slack-style URLs carry their token in the path; others in the query. A refused connection makes
+    requests quote both in its error, which HttpHook logs ("Tenacity will retry") and the task raises."""
+    path_token, query_token = "T0ABC/B0DEF/xoxbPathToken8f7d6e5c", "queryToken9a8b7c6d"
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{closed}/services/{path_token}?token={query_token}"
+    with pytest.raises(requests.ConnectionError) as caught:
+        send(connect(WebhookReceiver(), host=url, password=""))
+    output = capfd.readouterr()
+    (logged,) = [line for line in (output.out + output.err).splitlines() if "Tenacity will retry" in line]
+    for text in (logged, str(caught.value)):
+        assert query_token in text and path_token in text  # what would leak without the mask
+        assert query_token not in redact(text) and path_token not in redact(text)
+
+
+def test_the_no_scheme_error_keeps_a_token_in_the_path_out_of_the_log(connect):
+    host = "hooks.example.com/services/T0ABC/B0DEF/xoxbNoSchemeToken7f6e"
+    with pytest.raises(WebhookConfigError, match="has no scheme") as caught:
+        send(connect(WebhookReceiver(), host=host, password=""))
+    assert "xoxbNoSchemeToken7f6e" in str(caught.value)  # as raised; the task log shows it redacted
+    assert "xoxbNoSchemeToken7f6e" not in redact(str(caught.value))
+    assert "hooks.example.com" in redact(str(caught.value))  # the host still says which receiver

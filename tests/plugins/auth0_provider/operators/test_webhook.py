@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from airflow.sdk import RetryAction
 
-from auth0_provider.hooks.webhook import WebhookDeliveryError, WebhookRetryLater
+from auth0_provider.exceptions import WebhookDeliveryError, WebhookRetryLater
 from auth0_provider.operators.webhook import RetryAfterPolicy, WebhookDeliveryOperator
 
 

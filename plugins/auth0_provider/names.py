@@ -1,0 +1,44 @@
+"""Every name the provider shares with Airflow: connections, Variables, XCom keys, task ids, the stream asset.
+
+Named once here and imported everywhere, tests included, so that a rename cannot leave a reader
+looking under the old name.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+DAG_ID = "auth0_webhooks"
+
+# connections
+AUTH0_CONN_ID = "auth0_default"
+WEBHOOK_CONN_ID = "auth0_webhook"
+
+# Variables
+WATERMARK_VARIABLE = "auth0_webhooks_watermark"
+READ_AHEAD_SUFFIX = "_read_ahead"  # <watermark variable>_read_ahead: which run read logs ahead
+TOKEN_CACHE_PREFIX = "auth0_access_token__"  # + the Auth0 connection id
+
+# task ids
+FETCH_TASK = "fetch_logs"
+DELIVER_TASK = "deliver"
+COMMIT_TASK = "commit_watermark"
+PREFETCH_TASK = "prefetch_next"
+DRAIN_TASK = "drain_backlog"
+
+# XCom keys (besides Airflow's return_value: the fetch's list of deliveries, the prefetch's chunk)
+CHECKPOINT_XCOM_KEY = "checkpoint"
+
+# The stream: tenant logs -> webhook. Each delivery the webhook accepted is an event of this asset,
+# its receipt (records.Receipt); its state store keeps the events skipped by hand (SKIPPED_PREFIX).
+STREAM = Asset(name=DAG_ID)
+SKIPPED_PREFIX = "skipped/"  # + log id
+ATTEMPT_KEY = "attempt"  # records.Attempt: since when runs start from the current watermark
+
+
+def read_ahead_variable(watermark_variable: str) -> str:
+    return watermark_variable + READ_AHEAD_SUFFIX
+
+
+def token_cache_variable(auth0_conn_id: str) -> str:
+    return TOKEN_CACHE_PREFIX + auth0_conn_id

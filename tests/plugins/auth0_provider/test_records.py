@@ -1,0 +1,99 @@
+"""The shapes tasks hand each other: each survives its own serialisation, and refuses what is not one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from auth0_provider.events import LogEvent
+from auth0_provider.records import (
+    Attempt,
+    Checkpoint,
+    Delivery,
+    PlannedDelivery,
+    Receipt,
+    SkippedEvent,
+    batch_id,
+)
+from auth0_provider.watermark import Watermark
+from auth0_provider.window import ReplayWindow
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def event(n: int, **fields: object) -> LogEvent:
+    return LogEvent.from_raw(json.dumps({"log_id": f"900{n:053d}", "type": "sapi", **fields}))
+
+
+def through_json(value: dict) -> dict:
+    """As XCom stores it: JSON text and back."""
+    return json.loads(json.dumps(value))
+
+
+def test_a_single_event_delivery_is_keyed_by_its_log_id_and_labelled_for_the_ui():
+    (delivery,) = Delivery.batches([event(1)], batch_size=1, payload_format="event")
+    assert delivery.key == delivery.log_ids[0] == event(1).log_id
+    assert delivery.body == event(1).raw
+    assert delivery.headers == {
+        "Content-Type": "application/json",
+        "Idempotency-Key": delivery.key,
+        "webhook-id": delivery.key,
+    }
+    assert delivery.label.startswith(delivery.key)
+
+
+def test_a_batch_is_keyed_by_a_digest_of_its_log_ids_in_order():
+    events = [event(n) for n in range(1, 26)]
+    batches = Delivery.batches(events, batch_size=10, payload_format="event")
+    assert [len(b.log_ids) for b in batches] == [10, 10, 5]
+    first = [e.log_id for e in events[:10]]
+    assert batches[0].key == "batch_" + hashlib.sha256("\n".join(first).encode()).hexdigest()[:40]
+    assert batch_id(first) != batch_id(list(reversed(first)))
+    assert batches[0].label == f"{first[0]}..{first[-1]} (10 events)"
+
+
+def test_a_delivery_survives_xcom_byte_for_byte():
+    hostile = event(1, description="{{ conn.auth0_default.password }} \u202e\u0000 Zoë")
+    (delivery,) = Delivery.batches([hostile], batch_size=1, payload_format="event")
+    assert Delivery.from_json(through_json(delivery.to_json())) == delivery
+
+
+def test_a_checkpoint_survives_xcom_with_its_plan_and_window():
+    window = ReplayWindow(NOW, NOW.replace(hour=13), after="900123")
+    checkpoint = Checkpoint(
+        start=Watermark("900001", "2026-11-30T11:00:00.000Z"),
+        end=Watermark("900009", None),
+        backlog=True,
+        receipts_since=NOW,
+        planned=(PlannedDelivery("k1", ("900002",), 0), PlannedDelivery("k2", ("900003", "900004"), None)),
+        window=window,
+    )
+    assert Checkpoint.from_json(through_json(checkpoint.to_json())) == checkpoint
+    empty = Checkpoint(None, None, backlog=False, receipts_since=NOW)
+    assert Checkpoint.from_json(through_json(empty.to_json())) == empty
+
+
+def test_a_receipt_rides_in_an_asset_event_extra_and_covers_only_its_own_delivery():
+    delivery = PlannedDelivery("batch_x", ("900002", "900003"), 4)
+    receipt = Receipt("batch_x", ("900002", "900003"), 200, NOW)
+    again = Receipt.from_event(through_json(receipt.to_extra()), "manual__1", 4)
+    assert again == Receipt("batch_x", ("900002", "900003"), 200, NOW, "manual__1", 4)
+    assert again.covers(delivery)
+    assert not Receipt("batch_x", ("900002",), 200, NOW).covers(delivery)  # same key, other events
+    assert not Receipt("batch_y", delivery.log_ids, 200, NOW).covers(delivery)
+
+
+def test_an_asset_event_without_a_receipt_is_not_taken_for_one():
+    for extra in (None, {}, {"from_rest_api": True}, {"receipt": "yes"}, {"receipt": {"key": "k"}}):
+        assert Receipt.from_event(extra) is None
+
+
+def test_an_attempt_and_a_skipped_event_survive_the_state_store():
+    attempt = Attempt("900001", NOW)
+    assert Attempt.from_json(through_json(attempt.to_json())) == attempt
+    assert Attempt.from_json(through_json(Attempt(None, NOW).to_json())) == Attempt(None, NOW)
+    for edited in (None, "x", {"from": "900001"}, {"since": "yesterday"}):
+        assert Attempt.from_json(edited) is None
+    skipped = SkippedEvent("900002", "900002", "manual__1", 3, NOW)
+    assert SkippedEvent.from_json(through_json(skipped.to_json())) == skipped
