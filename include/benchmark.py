@@ -42,11 +42,12 @@ import parse_timing
 from auth0_provider import signing
 from auth0_provider.hooks.auth0 import Auth0Hook
 from auth0_provider.hooks.token_cache import MemoryTokenCache
+from auth0_provider.names import DAG_ID, FETCH_TASK, PREFETCH_TASK, WATERMARK_VARIABLE
 from auth0_standin import Auth0StandIn, RateLimit, load_fixture_lines
 from webhook_receiver import WebhookReceiver
 
-DAG = "auth0_webhooks"
-WATERMARK = "auth0_webhooks_watermark"
+DAG = DAG_ID
+WATERMARK = WATERMARK_VARIABLE
 FLOOR_DAG = "bench_floor"
 DOCS = local_airflow.REPO / "docs"
 CONCURRENCY = 5
@@ -270,7 +271,7 @@ def drain(home: Path, receiver: WebhookReceiver, count: int, batch_size: int) ->
                 for ti in airflow.api.call("GET", f"/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances")[
                     "task_instances"
                 ]
-                if ti["task_id"] in ("fetch_logs", "prefetch_next") and ti["end_date"]
+                if ti["task_id"] in (FETCH_TASK, PREFETCH_TASK) and ti["end_date"]
             ]
         delivered = len(receiver.delivered_log_ids())
         auth0_requests = sum(tenant.requests.values())

@@ -24,6 +24,8 @@ from typing import IO, Any
 import psutil
 import requests
 
+from auth0_provider.names import WATERMARK_VARIABLE
+
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_USER = "admin"
 
@@ -194,16 +196,16 @@ class AirflowApi:
     def watermark(self) -> str | None:
         """The log id in the ``auth0_webhooks_watermark`` Variable; None before the first commit."""
         try:
-            value = self.call("GET", "/variables/auth0_webhooks_watermark")["value"]
+            value = self.call("GET", f"/variables/{WATERMARK_VARIABLE}")["value"]
         except RuntimeError:
             return None
         return json.loads(value)["log_id"]
 
     def set_watermark(self, log_id: str, date: str | None = None) -> None:
         """Write the ``auth0_webhooks_watermark`` Variable, as editing it in the UI does."""
-        variable = {"key": "auth0_webhooks_watermark", "value": json.dumps({"log_id": log_id, "date": date})}
+        variable = {"key": WATERMARK_VARIABLE, "value": json.dumps({"log_id": log_id, "date": date})}
         try:
-            self.call("PATCH", "/variables/auth0_webhooks_watermark", json=variable)
+            self.call("PATCH", f"/variables/{WATERMARK_VARIABLE}", json=variable)
         except RuntimeError:  # not there yet
             self.call("POST", "/variables", json=variable)
 

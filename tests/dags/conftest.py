@@ -13,9 +13,18 @@ from airflow.models.variable import Variable as VariableModel
 from airflow.utils.session import create_session
 from sqlalchemy import delete
 
+from auth0_provider.names import (
+    AUTH0_CONN_ID,
+    DAG_ID,
+    FETCH_TASK,
+    PREFETCH_TASK,
+    WATERMARK_VARIABLE,
+    read_ahead_variable,
+    token_cache_variable,
+)
 from tests.conftest import REPO
 
-WATERMARK = "auth0_webhooks_watermark"
+WATERMARK = WATERMARK_VARIABLE  # the tests' short name for it
 
 
 def stored_watermark() -> dict | None:
@@ -26,7 +35,7 @@ def stored_watermark() -> dict | None:
 @pytest.fixture
 def run_dag(airflow_db, standin, receiver, monkeypatch):
     """Run the DAG once, as the scheduler would, with these AUTH0_WEBHOOKS_* settings."""
-    for key in (WATERMARK, f"{WATERMARK}_read_ahead", "auth0_access_token__auth0_default"):
+    for key in (WATERMARK, read_ahead_variable(WATERMARK), token_cache_variable(AUTH0_CONN_ID)):
         VariableModel.delete(key)
     with create_session() as session:  # the stream's receipts and attempt: each test's stand-in reuses log ids
         session.execute(delete(AssetEvent))
@@ -42,12 +51,12 @@ def run_dag(airflow_db, standin, receiver, monkeypatch):
             monkeypatch.setenv(f"AUTH0_WEBHOOKS_{name.upper()}", value)
         bag = DagBag(dag_folder=str(REPO / "dags"))
         assert bag.import_errors == {}
-        dag = bag.dags["auth0_webhooks"]
+        dag = bag.dags[DAG_ID]
         if max_events is not None:
-            for task_id in ("fetch_logs", "prefetch_next"):
+            for task_id in (FETCH_TASK, PREFETCH_TASK):
                 dag.get_task(task_id).max_events = max_events
         if fetch_retry_delay is not None:  # dag.test sleeps through a failed try's retry_delay (30 s in the DAG)
-            dag.get_task("fetch_logs").retry_delay = timedelta(seconds=fetch_retry_delay)
+            dag.get_task(FETCH_TASK).retry_delay = timedelta(seconds=fetch_retry_delay)
         return dag.test(run_conf=conf)
 
     return run

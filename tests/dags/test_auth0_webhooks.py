@@ -6,7 +6,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from auth0_provider.hooks.webhook import MAX_TIMEOUT
-from auth0_provider.names import COMMIT_TASK, DAG_ID, DELIVER_TASK, FETCH_TASK, STREAM
+from auth0_provider.names import COMMIT_TASK, DAG_ID, DELIVER_TASK, DRAIN_TASK, FETCH_TASK, PREFETCH_TASK, STREAM
 from parse_timing import HTTP_PROVIDER, median_parse_seconds
 from tests.conftest import REPO
 
@@ -20,30 +20,30 @@ def load(monkeypatch, **env: str) -> DagBag:
 def test_dag_imports_and_is_wired_for_at_least_once(monkeypatch):
     bag = load(monkeypatch, concurrent_calls="7")
     assert bag.import_errors == {}
-    dag = bag.dags["auth0_webhooks"]
+    dag = bag.dags[DAG_ID]
     assert dag.max_active_runs == 1
     assert dag.catchup is False
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
-    fetch, deliver, commit = (dag.get_task(t) for t in ("fetch_logs", "deliver", "commit_watermark"))
+    fetch, deliver, commit = (dag.get_task(t) for t in (FETCH_TASK, DELIVER_TASK, COMMIT_TASK))
     assert deliver.max_active_tis_per_dag == 7
     assert deliver.upstream_task_ids == {"fetch_logs"}
-    assert commit.upstream_task_ids == {"fetch_logs", "deliver"}
+    assert commit.upstream_task_ids == {"fetch_logs", DELIVER_TASK}
     assert commit.trigger_rule == "none_failed"
     assert commit.max_active_tis_per_dag == 1
     assert "data" not in deliver.template_fields and "headers" not in deliver.template_fields
     assert fetch.log_types == ["fapi", "sapi"]
     assert fetch.batch_size == 1
-    drain = dag.get_task("drain_backlog")
-    assert drain.upstream_task_ids == {"commit_watermark", "fetch_logs"}
+    drain = dag.get_task(DRAIN_TASK)
+    assert drain.upstream_task_ids == {"commit_watermark", FETCH_TASK}
     assert drain.trigger_rule == "all_success"  # no follow-up run after a failed delivery
-    prefetch = dag.get_task("prefetch_next")
+    prefetch = dag.get_task(PREFETCH_TASK)
     assert prefetch.upstream_task_ids == {"fetch_logs"}  # reads in parallel with the deliveries
     assert prefetch.downstream_task_ids == set()
 
 
 def test_batch_size_reaches_the_fetch_task(monkeypatch):
-    dag = load(monkeypatch, batch_size="100").dags["auth0_webhooks"]
-    assert dag.get_task("fetch_logs").batch_size == 100
+    dag = load(monkeypatch, batch_size="100").dags[DAG_ID]
+    assert dag.get_task(FETCH_TASK).batch_size == 100
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_batch_size_reaches_the_fetch_task(monkeypatch):
 )
 def test_invalid_setting_fails_the_import_naming_it(monkeypatch, name, value, allowed):
     bag = load(monkeypatch, **{name: value})
-    assert "auth0_webhooks" not in bag.dags
+    assert DAG_ID not in bag.dags
     (error,) = bag.import_errors.values()
     assert f"AUTH0_WEBHOOKS_{name.upper()}" in error
     assert allowed in error

@@ -15,6 +15,7 @@ from airflow.utils.session import create_session
 from sqlalchemy import select
 
 from auth0_provider.ledger import StreamLedger
+from auth0_provider.names import COMMIT_TASK, DELIVER_TASK, DRAIN_TASK, FETCH_TASK, PREFETCH_TASK, read_ahead_variable
 from auth0_standin import load_fixture_lines
 from tests.dags.conftest import WATERMARK, states, stored_watermark
 from tests.support import api_event, expected_body, fixture_event, user_events
@@ -47,7 +48,7 @@ def test_matching_events_arrive_byte_for_byte_and_nothing_else(standin, receiver
         assert delivery.path == "/hooks/auth0"
     assert not {e.log_id for e in unwanted} & set(by_key)
     assert stored_watermark() == {"log_id": last.log_id, "date": last.date}
-    labels = sorted(ti.rendered_map_index for ti in dag_run.get_task_instances() if ti.task_id == "deliver")
+    labels = sorted(ti.rendered_map_index for ti in dag_run.get_task_instances() if ti.task_id == DELIVER_TASK)
     assert labels == sorted(
         f"{e.log_id} {json.loads(e.raw)['type']} {json.loads(e.raw)['details']['request']['method'].upper()} "
         f"{json.loads(e.raw)['details']['request']['path']}"
@@ -141,9 +142,9 @@ def test_a_caught_up_run_skips_the_read_ahead_without_starting_it(standin, recei
     dag_run = run_dag()
     assert dag_run.state == "success"
     tis = {ti.task_id: ti for ti in dag_run.get_task_instances() if ti.map_index == -1}
-    assert tis["prefetch_next"].state == "skipped"
-    assert (tis["prefetch_next"].try_number, tis["prefetch_next"].pid) == (0, None)  # it never ran
-    assert tis["drain_backlog"].state == "skipped"  # it ran: as a leaf after the commit it fails the run
+    assert tis[PREFETCH_TASK].state == "skipped"
+    assert (tis[PREFETCH_TASK].try_number, tis[PREFETCH_TASK].pid) == (0, None)  # it never ran
+    assert tis[DRAIN_TASK].state == "skipped"  # it ran: as a leaf after the commit it fails the run
     # when a delivery fails (upstream_failed), which a skip decided up front would hide
 
 
@@ -201,7 +202,7 @@ def test_events_after_a_backlog_that_ended_exactly_at_a_chunk_are_delivered(stan
 def test_a_read_ahead_pointer_edited_by_hand_only_means_reading(standin, receiver, run_dag, pointer):
     events = user_events(standin, 3)
     VariableModel.set(WATERMARK, json.dumps({"log_id": events[0].log_id, "date": None}))
-    VariableModel.set(f"{WATERMARK}_read_ahead", pointer.replace('"1"', f'"{events[0].log_id}"'))
+    VariableModel.set(read_ahead_variable(WATERMARK), pointer.replace('"1"', f'"{events[0].log_id}"'))
     dag_run = run_dag()
     assert dag_run.state == "success", states(dag_run)
     assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events[1:])
@@ -326,7 +327,7 @@ def test_batches_are_signed_json_arrays_in_log_id_order(standin, receiver, run_d
     assert [log_id for batch in batches for log_id in batch] == [e.log_id for e in events]
     assert [d.key for d in deliveries] == [expected_batch_id(b) for b in batches]
     assert {d.verified for d in receiver.requests} == {"ok"}
-    labels = sorted(ti.rendered_map_index for ti in dag_run.get_task_instances() if ti.task_id == "deliver")
+    labels = sorted(ti.rendered_map_index for ti in dag_run.get_task_instances() if ti.task_id == DELIVER_TASK)
     assert labels[0] == f"{events[0].log_id}..{events[9].log_id} (10 events)"
     assert stored_watermark()["log_id"] == events[-1].log_id
 
@@ -364,7 +365,7 @@ def test_each_accepted_delivery_leaves_a_receipt_as_an_event_of_the_stream(stand
     assert sorted(found) == [events[0].log_id, events[2].log_id]  # none for the refusal
     first = found[events[0].log_id]
     assert first["receipt"]["log_ids"] == [events[0].log_id] and first["receipt"]["status"] == 200
-    assert first["source"] == ("deliver", 0)
+    assert first["source"] == (DELIVER_TASK, 0)
     assert datetime.fromisoformat(first["receipt"]["at"]) <= datetime.now(UTC)
 
 
@@ -378,13 +379,13 @@ def test_receipts_that_cannot_be_read_cost_duplicates_never_an_event(standin, re
 
     def unreadable_for_the_fetch(ledger, since):
         calls.append(ledger.context["ti"].task_id)
-        if ledger.context["ti"].task_id == "fetch_logs":
+        if ledger.context["ti"].task_id == FETCH_TASK:
             raise RuntimeError("the API server is down")
         return real(ledger, since)
 
     monkeypatch.setattr(StreamLedger, "receipts", unreadable_for_the_fetch)
     assert run_dag().state == "success"
-    assert calls == ["fetch_logs", "commit_watermark"]  # the commit still checks every delivery
+    assert calls == [FETCH_TASK, COMMIT_TASK]  # the commit still checks every delivery
     # the 3 the first run delivered are sent again: duplicates, never a loss
     assert Counter(receiver.delivered_log_ids()) == {e.log_id: 1 if e is events[2] else 2 for e in events}
     assert stored_watermark()["log_id"] == events[-1].log_id

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import local_airflow
+from auth0_provider.names import COMMIT_TASK, DELIVER_TASK, FETCH_TASK, PREFETCH_TASK
 from auth0_standin import Auth0StandIn
 from tests.airflow_stack import DAG, Stack, airflow_stack
 from tests.support import api_event, user_events
@@ -87,15 +88,15 @@ def test_a_failed_delivery_is_retried_from_the_ui_then_commits(stack):
     assert stack.wait(run_a) == "failed"
     tis = stack.task_instances(run_a)
     (failed,) = [ti for ti in tis if ti["state"] == "failed"]
-    assert failed["task_id"] == "deliver"
+    assert failed["task_id"] == DELIVER_TASK
     assert failed["rendered_map_index"].startswith(bad.log_id)
     assert "/api/v2/users/auth0|9" in failed["rendered_map_index"]
-    assert {ti["state"] for ti in tis if ti["task_id"] == "commit_watermark"} == {"upstream_failed"}
+    assert {ti["state"] for ti in tis if ti["task_id"] == COMMIT_TASK} == {"upstream_failed"}
     assert stack.watermark() == start  # nothing committed past the undelivered event
     assert {ok_before.log_id, ok_after.log_id} <= set(stack.receiver.delivered_keys())
 
     stack.receiver.fail_keys.clear()
-    stack.clear_like_the_ui(run_a, "deliver", failed["map_index"])
+    stack.clear_like_the_ui(run_a, DELIVER_TASK, failed["map_index"])
     assert stack.wait(run_a) == "success"
     assert bad.log_id in stack.receiver.delivered_keys()
     assert stack.watermark() == ok_after.log_id
@@ -114,7 +115,7 @@ def test_a_stale_run_retried_later_never_moves_the_watermark_back(stack):
     assert stack.wait(run_d) == "success"
     assert stack.watermark() == newer.log_id
 
-    stack.clear_like_the_ui(run_c, "deliver", failed["map_index"])  # hours later, from the UI
+    stack.clear_like_the_ui(run_c, DELIVER_TASK, failed["map_index"])  # hours later, from the UI
     assert stack.wait(run_c) == "success"
     assert stack.watermark() == newer.log_id  # run C's older checkpoint was not written back
 
@@ -126,12 +127,12 @@ def test_a_delivery_cleared_after_it_delivered_finds_its_receipt_and_does_not_se
     run_id = stack.trigger()
     assert stack.wait(run_id) == "success"
     sent = [d for d in stack.receiver.requests if d.key == event.log_id]
-    (delivered,) = [ti for ti in stack.task_instances(run_id) if ti["task_id"] == "deliver"]
+    (delivered,) = [ti for ti in stack.task_instances(run_id) if ti["task_id"] == DELIVER_TASK]
 
-    stack.clear(run_id, [("deliver", delivered["map_index"])], only_failed=False)
+    stack.clear(run_id, [(DELIVER_TASK, delivered["map_index"])], only_failed=False)
     assert stack.wait(run_id) == "success"
     assert [d for d in stack.receiver.requests if d.key == event.log_id] == sent
-    log = stack.task_log(run_id, "deliver", delivered["map_index"])
+    log = stack.task_log(run_id, DELIVER_TASK, delivered["map_index"])
     assert "Already delivered: the webhook answered 200" in log and "not sent again" in log
     assert stack.watermark() == event.log_id
 
@@ -165,10 +166,10 @@ def test_a_backlog_drains_in_back_to_back_runs_that_never_overlap(stack):
     for earlier, later in itertools.pairwise(mine):
         assert later["start_date"] >= earlier["end_date"]  # max_active_runs=1 holds for follow-ups too
     # events 6-10 and 11-12 were each read ahead by one run and delivered by the next without reading
-    fetch_logs = [stack.task_log(r["dag_run_id"], "fetch_logs") for r in mine]
+    fetch_logs = [stack.task_log(r["dag_run_id"], FETCH_TASK) for r in mine]
     assert sum("read ahead by run" in log for log in fetch_logs) == 2
     prefetch = [
-        next(ti["state"] for ti in stack.task_instances(r["dag_run_id"]) if ti["task_id"] == "prefetch_next")
+        next(ti["state"] for ti in stack.task_instances(r["dag_run_id"]) if ti["task_id"] == PREFETCH_TASK)
         for r in mine
     ]
     assert prefetch.count("success") == 2  # once caught up, there is nothing to read ahead
@@ -190,7 +191,7 @@ def test_a_retry_cleared_from_the_ui_ten_minutes_later_is_signed_afresh(stack):
     assert (first.status, first.verified) == (401, "Message timestamp too old")
     (failed,) = [ti for ti in stack.task_instances(run) if ti["state"] == "failed"]
 
-    stack.clear_like_the_ui(run, "deliver", failed["map_index"])
+    stack.clear_like_the_ui(run, DELIVER_TASK, failed["map_index"])
     assert stack.wait(run) == "success"  # the receiver took the cleared try: it was signed afresh
     *_, retry = [d for d in stack.receiver.requests if d.key == event.log_id]
     assert (retry.status, retry.verified) == (200, "ok")

@@ -12,11 +12,12 @@ from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
+from auth0_provider.names import CHECKPOINT_XCOM_KEY, FETCH_TASK, PREFETCH_TASK, read_ahead_variable
 from auth0_standin import Auth0StandIn, StoredEvent
 from tests.dags.conftest import WATERMARK, states, stored_watermark
 from tests.support import api_event, user_creations
 
-POINTER = f"{WATERMARK}_read_ahead"
+POINTER = read_ahead_variable(WATERMARK)
 
 
 def stretch(standin: Auth0StandIn, start: datetime, end: datetime, inside_count: int, just_after: int = 1) -> list[str]:
@@ -43,7 +44,7 @@ def window_conf(start: datetime, end: datetime) -> dict[str, str]:
 def set_live_state(log_id: str) -> tuple[str, str]:
     """A watermark and a read-ahead pointer, as a live DAG has them; a replay must leave both alone."""
     watermark = json.dumps({"log_id": log_id, "date": None})
-    pointer = json.dumps({"run_id": "scheduled__x", "task_id": "prefetch_next", "start": log_id})
+    pointer = json.dumps({"run_id": "scheduled__x", "task_id": PREFETCH_TASK, "start": log_id})
     VariableModel.set(WATERMARK, watermark)
     VariableModel.set(POINTER, pointer)
     return watermark, pointer
@@ -64,7 +65,9 @@ def test_a_replay_delivers_exactly_the_events_dated_in_its_window(standin, recei
 
 
 def checkpoint(dag_run) -> dict:
-    query = XComModel.get_many(run_id=dag_run.run_id, key="checkpoint", dag_ids=dag_run.dag_id, task_ids="fetch_logs")
+    query = XComModel.get_many(
+        run_id=dag_run.run_id, key=CHECKPOINT_XCOM_KEY, dag_ids=dag_run.dag_id, task_ids=FETCH_TASK
+    )
     with create_session() as session:
         return XComModel.deserialize_value(session.scalars(query).one())
 

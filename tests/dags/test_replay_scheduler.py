@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import local_airflow
+from auth0_provider.names import COMMIT_TASK, FETCH_TASK
 from auth0_standin import Auth0StandIn, StoredEvent
 from tests.airflow_stack import DAG, Stack, airflow_stack
 from tests.support import user_creations
@@ -84,7 +85,7 @@ def assert_replayed(stack: Stack, runs: list[dict], inside: set[str], outside: s
     assert inside <= delivered  # the late ones included
     assert not delivered & outside
     for run in runs:
-        assert "the watermark is not touched" in stack.task_log(run["dag_run_id"], "commit_watermark")
+        assert "the watermark is not touched" in stack.task_log(run["dag_run_id"], COMMIT_TASK)
 
 
 def test_a_watermark_older_than_retention_fails_the_run_loudly(stack):
@@ -95,7 +96,7 @@ def test_a_watermark_older_than_retention_fails_the_run_loudly(stack):
     stack.api.set_watermark(gone.log_id, gone.date)  # as if the DAG had stood still since
     run_id = stack.trigger()
     assert stack.wait(run_id) == "failed"
-    log = stack.task_log(run_id, "fetch_logs")
+    log = stack.task_log(run_id, FETCH_TASK)
     assert f"Auth0 no longer keeps log {gone.log_id}" in log
     assert "about 3.0 days" in log  # roughly how much was lost
     assert "AUTH0_WEBHOOKS_ON_GAP=continue" in log and "delete the Variable 'auth0_webhooks_watermark'" in log
@@ -179,5 +180,5 @@ def test_a_backfill_over_an_interval_the_dag_already_ran_replays_it_too(stack):
     assert stack.wait(run_id) == "success"
     delivered = stack.receiver.delivered_log_ids()
     assert all(delivered.count(e.log_id) >= 2 for e in late)  # once live, once replayed
-    assert "the watermark is not touched" in stack.task_log(run_id, "commit_watermark")
+    assert "the watermark is not touched" in stack.task_log(run_id, COMMIT_TASK)
     assert stack.watermark() == watermark

@@ -16,6 +16,7 @@ from itertools import pairwise
 import pytest
 
 from auth0_provider.hooks.auth0 import Auth0Hook
+from auth0_provider.names import FETCH_TASK
 from auth0_standin import StoredEvent
 from tests.dags.conftest import states, stored_watermark
 from tests.support import api_event, user_events
@@ -131,7 +132,7 @@ def test_an_html_page_instead_of_json_fails_the_try_clearly_and_the_retry_delive
     standin.inject(LOGS, 200, page, {"Content-Type": "text/html"}, after=1)  # the first checkpoint page
     dag_run = run_dag(fetch_retry_delay=0)
     assert dag_run.state == "success", states(dag_run)
-    fetch = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "fetch_logs")
+    fetch = next(ti for ti in dag_run.get_task_instances() if ti.task_id == FETCH_TASK)
     assert fetch.try_number == 2
     output = capfd.readouterr()
     assert "Auth0 answered GET /api/v2/logs with an unusable body (text/html): expected a JSON array" in output.out

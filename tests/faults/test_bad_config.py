@@ -6,6 +6,7 @@ import json
 
 from airflow.dag_processing.dagbag import DagBag
 
+from auth0_provider.names import DAG_ID
 from tests.conftest import REPO
 from tests.dags.conftest import states, stored_watermark
 from tests.support import user_events
@@ -16,7 +17,7 @@ def import_error(monkeypatch, **settings: str) -> str:
     for name, value in settings.items():
         monkeypatch.setenv(f"AUTH0_WEBHOOKS_{name.upper()}", value)
     bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert "auth0_webhooks" not in bag.dags
+    assert DAG_ID not in bag.dags
     (error,) = bag.import_errors.values()
     return error
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import local_airflow
+from auth0_provider.names import DELIVER_TASK
 from auth0_provider.signing import generate_signing_secret
 from auth0_standin import Auth0StandIn
 from tests.airflow_stack import Stack, airflow_stack
@@ -45,7 +46,7 @@ def promise(request, stack) -> Promise:
 
 
 def deliveries(stack: Stack, run_id: str) -> list[dict]:
-    return [ti for ti in stack.task_instances(run_id) if ti["task_id"] == "deliver"]
+    return [ti for ti in stack.task_instances(run_id) if ti["task_id"] == DELIVER_TASK]
 
 
 def run_that_delivers(stack: Stack, events: int) -> str:

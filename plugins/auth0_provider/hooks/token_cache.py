@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from auth0_provider.names import token_cache_variable
+
 
 @dataclass(frozen=True)
 class CachedToken:
@@ -33,7 +35,7 @@ class VariableTokenCache:
     """Token cache in the Airflow Variable ``auth0_access_token__<conn_id>``."""
 
     def __init__(self, conn_id: str) -> None:
-        self.key = f"auth0_access_token__{conn_id}"
+        self.key = token_cache_variable(conn_id)
 
     def load(self) -> CachedToken | None:
         from airflow.sdk import Variable

@@ -8,6 +8,7 @@ import pytest
 from airflow.sdk import RetryAction
 
 from auth0_provider.exceptions import WebhookDeliveryError, WebhookRetryLater
+from auth0_provider.names import DELIVER_TASK
 from auth0_provider.operators.webhook import RetryAfterPolicy, WebhookDeliveryOperator
 
 
@@ -31,11 +32,11 @@ def test_other_failures_keep_the_usual_backoff():
 
 
 def test_the_policy_is_the_default_even_through_partial():
-    op = WebhookDeliveryOperator(task_id="deliver", retry_policy=None)
+    op = WebhookDeliveryOperator(task_id=DELIVER_TASK, retry_policy=None)
     assert isinstance(op.retry_policy, RetryAfterPolicy)
 
 
 def test_deferrable_mode_is_refused_because_the_triggerer_would_send_unsigned():
     with pytest.raises(ValueError, match="cannot be deferrable"):
-        WebhookDeliveryOperator(task_id="deliver", deferrable=True)
-    assert WebhookDeliveryOperator(task_id="deliver").deferrable is False
+        WebhookDeliveryOperator(task_id=DELIVER_TASK, deferrable=True)
+    assert WebhookDeliveryOperator(task_id=DELIVER_TASK).deferrable is False
