@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 BENCH := $(VENV)/.bench-installed
 
-.PHONY: run test test-faults system-packages lint bench clean
+.PHONY: run test unit test-faults system-packages lint bench clean
 
 $(RUNTIME): requirements.txt include/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ system-packages:
 
 test: lint system-packages
 	$(VENV)/bin/pytest -m "not faults"
+
+# The fast loop: the pure modules, the hooks and the local servers; no Airflow DB, no scheduler (seconds).
+unit: $(DEV)
+	$(VENV)/bin/pytest -q tests/plugins tests/include -m "not scheduler and not faults" -p no:cacheprovider
 
 # The fault-injection suite: each fault one test, reported in docs/reliability.md.
 test-faults: $(DEV) system-packages

@@ -225,9 +225,8 @@ def tokens_per_day(tenant: Auth0StandIn, days: int) -> float:
     os.environ["AIRFLOW_CONN_AUTH0_DEFAULT"] = tenant.connection_uri()
     cache, before, now = MemoryTokenCache(), tenant.tokens_issued, time.time()
     for run in range(days * 24 * 12):
-        hook = Auth0Hook(token_cache=cache, clock=lambda t=now + run * 300: t)
-        hook.get_access_token()
-        hook.close()
+        with Auth0Hook(token_cache=cache, clock=lambda t=now + run * 300: t) as hook:
+            hook.get_access_token()
     return (tenant.tokens_issued - before) / days
 
 

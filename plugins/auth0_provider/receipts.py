@@ -34,8 +34,9 @@ def attempt_for(previous: Attempt | None, start: Watermark | None, now: datetime
     return Attempt(start_id, now), False
 
 
-def receipts_since(attempt: Attempt) -> datetime:
-    return attempt.since - CLOCK_MARGIN
+def receipts_since(moment: datetime) -> datetime:
+    """Where to look for receipts issued from ``moment`` (a worker's clock) on."""
+    return moment - CLOCK_MARGIN
 
 
 def receipt_for(delivery: Delivery | PlannedDelivery, receipts: Iterable[Receipt]) -> Receipt | None:

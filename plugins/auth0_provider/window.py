@@ -46,6 +46,25 @@ class ReplayWindow:
         moment = event.moment
         return moment is not None and moment >= self.end + GRACE
 
+    def may_predate_retention(self, first: LogEvent | None) -> bool:
+        """Whether the window's first log comes late enough (or none comes) that retention may have cut it."""
+        moment = first.moment if first is not None else None
+        return moment is None or moment > self.start + GRACE
+
+    def lost_to_retention(self, first: LogEvent | None, oldest: LogEvent | None) -> str:
+        """``none``, ``part`` or ``all`` of the window, given its first log and the oldest log Auth0 keeps.
+
+        A window whose start Auth0 still keeps lost nothing (the tenant was quiet). Otherwise, with no
+        log in it at all everything is gone; when its first log is the oldest one kept, the part
+        before it is.
+        """
+        kept_from = oldest.moment if oldest is not None else None
+        if kept_from is None or kept_from <= self.start:
+            return "none"
+        if first is None:
+            return "all"
+        return "part" if oldest.log_id == first.log_id else "none"
+
     def to_conf(self, after: str | None = None) -> dict[str, str]:
         """The window as a run's conf; with ``after``, the conf of the run that replays the rest of it."""
         conf = {"replay_from": _iso(self.start), "replay_to": _iso(self.end)}

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from auth0_provider.ledger import StreamLedger
 from auth0_provider.names import COMMIT_TASK, DELIVER_TASK, DRAIN_TASK, FETCH_TASK, PREFETCH_TASK, read_ahead_variable
+from auth0_provider.watermark import WatermarkStore
 from auth0_standin import load_fixture_lines
 from tests.dags.conftest import WATERMARK, states, stored_watermark
 from tests.support import api_event, expected_body, fixture_event, user_events
@@ -389,3 +390,22 @@ def test_receipts_that_cannot_be_read_cost_duplicates_never_an_event(standin, re
     # the 3 the first run delivered are sent again: duplicates, never a loss
     assert Counter(receiver.delivered_log_ids()) == {e.log_id: 1 if e is events[2] else 2 for e in events}
     assert stored_watermark()["log_id"] == events[-1].log_id
+
+
+def test_a_read_ahead_that_cannot_be_kept_is_skipped_and_never_fails_a_delivered_run(
+    standin, receiver, run_dag, monkeypatch
+):
+    events = user_events(standin, 15)
+    note = WatermarkStore.note_read_ahead
+
+    def metadata_db_refuses(*args, **kwargs):
+        raise RuntimeError("the API server refused the write")
+
+    monkeypatch.setattr(WatermarkStore, "note_read_ahead", metadata_db_refuses)  # after the chunk is read
+    dag_run = run_dag(max_events=10)
+    assert dag_run.state == "success", states(dag_run)
+    assert states(dag_run)["prefetch_next[-1]"] == "skipped"
+    assert stored_watermark()["log_id"] == events[9].log_id
+    monkeypatch.setattr(WatermarkStore, "note_read_ahead", note)
+    assert run_dag(max_events=10).state == "success"  # reads for itself: nothing was noted
+    assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)

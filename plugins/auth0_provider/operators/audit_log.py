@@ -17,7 +17,7 @@ from auth0_provider.hooks.auth0 import Auth0Hook
 from auth0_provider.ledger import StreamLedger
 from auth0_provider.names import AUTH0_CONN_ID, CHECKPOINT_XCOM_KEY, DELIVER_TASK, STREAM, WATERMARK_VARIABLE
 from auth0_provider.receipts import Plan, attempt_for, receipts_since
-from auth0_provider.records import Attempt, Checkpoint, Delivery, Receipt
+from auth0_provider.records import Checkpoint, Delivery, Receipt
 from auth0_provider.watermark import Watermark, WatermarkStore
 from auth0_provider.window import GRACE, ReplayWindow
 
@@ -112,7 +112,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             with Auth0Hook(self.auth0_conn_id) as hook:
                 events, end = self._fetch(hook, start, limit)
             source = f"{hook.requests_sent} Auth0 requests"
-        since = receipts_since(attempt)
+        since = receipts_since(attempt.since)
         checkpoint = Checkpoint(start, end, backlog=len(events) >= limit, receipts_since=since)
         summary = f"watermark {start.log_id if start else 'none'} -> {end.log_id if end else 'none'}; lag {_lag(end)}"
         # only a run that starts where an earlier one did can find receipts of its deliveries
@@ -123,7 +123,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         with Auth0Hook(self.auth0_conn_id) as hook:
             read, more = self._read_window(hook, window, limit)
         end = Watermark.at(read[-1]) if read else None
-        since = receipts_since(Attempt(None, datetime.now(UTC)))  # only this run's own receipts count
+        since = receipts_since(datetime.now(UTC))  # only this run's own receipts count
         checkpoint = Checkpoint(None, end, backlog=more, receipts_since=since, window=window)
         dated = [event for event in read if window.contains(event)]
         summary = f"replay of {window}: {len(read)} logs read, {len(dated)} dated inside; watermark untouched"
@@ -258,23 +258,17 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         return events, more
 
     def _check_window_is_kept(self, hook: Auth0Hook, window: ReplayWindow, first: LogEvent | None) -> None:
-        """A window older than Auth0's retention is said so: failed when none of it is kept, warned when part is.
-
-        Only asked when the window's first log comes late (or none comes): a tenant may just have been quiet.
-        """
-        first_moment = first.moment if first is not None else None
-        if first_moment is not None and first_moment <= window.start + GRACE:
+        """A window older than Auth0's retention is said so: failed when none of it is kept, warned when part is."""
+        if not window.may_predate_retention(first):
             return
         oldest = hook.edge_log(newest=False)
-        kept_from = oldest.moment if oldest is not None else None
-        if kept_from is None or kept_from <= window.start:
-            return  # Auth0 keeps logs from before the window: nothing was logged in that span
-        if first is None:
+        lost = window.lost_to_retention(first, oldest)
+        if lost == "all":
             raise ReplayWindowError(
                 f"Nothing can be replayed from {window}: Auth0 no longer keeps logs that old. The oldest log it "
                 f"keeps, {oldest.log_id}, is dated {oldest.date}. Choose a window after that."
             )
-        if oldest.log_id == first.log_id:
+        if lost == "part":
             self.log.warning(
                 "Part of %s can no longer be replayed: Auth0 keeps logs only from %s (log %s); whatever was "
                 "logged before that in the window is gone. Replaying the rest.",

@@ -36,7 +36,7 @@ def test_a_run_from_a_new_watermark_begins_an_attempt_and_one_from_the_same_resu
 
 
 def test_receipts_are_looked_for_a_clock_margin_before_the_attempt_began():
-    assert receipts_since(Attempt(None, NOW)) == NOW - CLOCK_MARGIN
+    assert receipts_since(NOW) == NOW - CLOCK_MARGIN
 
 
 def test_a_resumed_run_plans_every_delivery_but_sends_only_those_without_a_receipt():

@@ -74,3 +74,26 @@ def test_the_window_holds_its_start_not_its_end_and_is_passed_only_after_the_gra
     assert not window.contains(event("not a date"))
     assert not window.passed(event("2026-11-24T10:06:00.000Z"))
     assert window.passed(event((START + timedelta(minutes=5) + GRACE).isoformat()))
+
+
+def logged(log_id: str, moment: datetime) -> LogEvent:
+    return LogEvent.from_raw(f'{{"log_id":"{log_id}","date":"{moment.isoformat().replace("+00:00", "Z")}"}}')
+
+
+def test_a_window_whose_first_log_comes_on_time_costs_no_retention_check():
+    window = ReplayWindow(START, START + timedelta(hours=1))
+    assert not window.may_predate_retention(logged("901", START + GRACE))
+    assert window.may_predate_retention(logged("901", START + GRACE + timedelta(seconds=1)))
+    assert window.may_predate_retention(None)
+
+
+def test_what_retention_took_of_a_window():
+    window = ReplayWindow(START, START + timedelta(hours=1))
+    kept_before = logged("900", START - timedelta(days=1))
+    kept_inside = logged("905", START + timedelta(minutes=20))
+    kept_after = logged("909", START + timedelta(hours=2))
+    assert window.lost_to_retention(None, kept_before) == "none"  # the tenant was quiet
+    assert window.lost_to_retention(None, None) == "none"  # an empty tenant: nothing to lose
+    assert window.lost_to_retention(None, kept_after) == "all"
+    assert window.lost_to_retention(kept_inside, kept_inside) == "part"  # the first kept log is the window's first
+    assert window.lost_to_retention(kept_inside, logged("904", START + timedelta(minutes=10))) == "none"
