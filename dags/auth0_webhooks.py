@@ -29,7 +29,6 @@ from auth0_provider.names import (
     DRAIN_TASK,
     FETCH_TASK,
     PREFETCH_TASK,
-    STREAM,
     WEBHOOK_CONN_ID,
 )
 from auth0_provider.operators.audit_log import Auth0AuditLogOperator
@@ -82,8 +81,7 @@ with DAG(
         retry_exponential_backoff=2.0,
         max_retry_delay=timedelta(minutes=10),
         execution_timeout=DELIVERY_TRY_TIMEOUT,
-        inlets=[STREAM],  # reads its receipt when run again
-        outlets=[STREAM],  # each success is an event of the stream: the delivery's receipt
+        # each success is an event of the stream asset, the delivery's receipt (WebhookDeliveryOperator)
         map_index_template="{{ task.delivery_label }}",
     ).expand_kwargs(fetch.output)
 

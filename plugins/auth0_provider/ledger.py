@@ -9,8 +9,8 @@ Airflow keeps both in the metadata DB, where every worker and every later run ca
   run that starts from a new watermark, ended by the commit that moves it) and, under
   ``skipped/<log id>``, every event a person gave up by marking its delivery success.
 
-A task reads through it only with the stream among its inlets, and issues receipts only with it
-among its outlets.
+Its state store is read through the task's inlets. Receipts are read and issued without them, so
+that the delivery task, mapped a thousand times a run, declares neither (see WebhookDeliveryOperator).
 """
 
 from __future__ import annotations
@@ -31,13 +31,27 @@ class StreamLedger:
         self.stream = stream
 
     def receipts(self, since: datetime) -> list[Receipt]:
-        """Every receipt issued since ``since``, by any run (one request)."""
-        events = self.context["inlet_events"][self.stream].after(iso(since))
+        """Every receipt issued since ``since``, by any run (one request).
+
+        The same query ``context["inlet_events"][stream]`` makes, without needing the stream among the
+        task's inlets.
+        """
+        from airflow.sdk.execution_time.context import InletEventsAccessor
+
+        events = InletEventsAccessor(asset_name=self.stream.name, asset_uri=self.stream.uri).after(iso(since))
         found = (Receipt.from_event(e.extra, e.source_run_id, e.source_map_index) for e in events)
         return [receipt for receipt in found if receipt is not None]
 
     def issue(self, receipt: Receipt) -> None:
-        """Attach the receipt to the asset event Airflow emits when this task instance succeeds."""
+        """Make this task instance's success an event of the stream, with the receipt as its extra.
+
+        Airflow emits an event for every asset among the task's outlets when the task succeeds,
+        in the same transaction that records the success, so the stream is added to them here, at
+        run time.
+        """
+        task = self.context["ti"].task
+        if self.stream not in task.outlets:
+            task.outlets = [*task.outlets, self.stream]
         self.context["outlet_events"][self.stream].extra = receipt.to_extra()
 
     def attempt(self) -> Attempt | None:

@@ -57,9 +57,12 @@ class WebhookDeliveryOperator(HttpOperator):
     the body and headers come from ``delivery``, which is not a template field.
 
     When the webhook answers 2xx, the task's success carries a receipt (``records.Receipt``) as the
-    extra of the stream asset's event, so ``stream`` must be among the task's outlets (and inlets, to
-    read receipts). A task instance run again after it delivered (cleared, or retried after its
-    success was marked failed) finds its receipt and does not send again.
+    extra of an event of the ``stream`` asset (``StreamLedger.issue``). The stream is not declared
+    among the task's outlets: a task with inlets or outlets costs one more call to the API server
+    before it starts, and a delivery is the one task that runs a thousand times a run. Some other task
+    of the DAG must declare it (the fetch and the commit have it among their inlets), so that the asset
+    is active. A task instance run again after it delivered (cleared, or retried after its success was
+    marked failed) finds its receipt and does not send again.
 
     Sending always goes through WebhookHook (signing, timeouts, status handling), whatever the
     connection's type, and never in deferrable mode: the triggerer would send it unsigned.
@@ -78,17 +81,10 @@ class WebhookDeliveryOperator(HttpOperator):
         if kwargs.get("deferrable"):
             raise ValueError("WebhookDeliveryOperator cannot be deferrable: the triggerer would send unsigned.")
         kwargs["deferrable"] = False  # also when [operators] default_deferrable is on
-        kwargs.setdefault("inlets", [stream])
-        kwargs.setdefault("outlets", [stream])
         self.delivery = Delivery.from_json(delivery) if delivery is not None else None
         if self.delivery is not None:
             kwargs.update(data=self.delivery.body, headers=self.delivery.headers)
         super().__init__(**kwargs)
-        if stream not in self.outlets or stream not in self.inlets:
-            raise ValueError(
-                f"WebhookDeliveryOperator {self.task_id!r} needs the stream asset {stream.name!r} among its inlets "
-                "and outlets: the asset's events are the receipts of what it delivered."
-            )
         self.stream = stream
 
     @property
