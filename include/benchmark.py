@@ -304,7 +304,8 @@ def machine() -> dict[str, str]:
         "OS": platform.platform(),
         "Python": platform.python_version(),
         "Airflow": f"apache-airflow {version('apache-airflow')}, apache-airflow-providers-http {http}",
-        "Setup": "airflow standalone: SQLite, LocalExecutor; stand-in and receiver on 127.0.0.1 in the same machine",
+        "Setup": "airflow standalone: SQLite, LocalExecutor, bytecode cached as in a deployment; stand-in and "
+        "receiver on 127.0.0.1 in the same machine",
     }
 
 

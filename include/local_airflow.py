@@ -71,6 +71,10 @@ def airflow_env(home: Path, api_port: int, extra: Mapping[str, str] | None = Non
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
     }
+    # Every task instance imports the DAG file and the provider afresh. A shell that sets
+    # PYTHONDONTWRITEBYTECODE (this project's sandboxes do) would have each of them compile our modules
+    # from source again; an Airflow deployment caches the bytecode, and so does this one.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra or {})
     return env
 

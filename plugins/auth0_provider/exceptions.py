@@ -44,6 +44,10 @@ class MissingReceiptsError(AirflowFailException):
     """Some planned deliveries have no receipt and were not marked success: the watermark must not move."""
 
 
+class CheckpointError(AirflowFailException):
+    """The run's checkpoint cannot be read: written by an earlier version of the provider, or edited."""
+
+
 class ClearedWithoutDeliveriesError(AirflowFailException):
     """fetch_logs was cleared alone, while its deliveries still hold results for what it read before."""
 

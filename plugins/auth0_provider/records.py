@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from auth0_provider.events import LogEvent
+from auth0_provider.exceptions import CheckpointError
 from auth0_provider.payloads import render
 from auth0_provider.watermark import Watermark
 from auth0_provider.window import ReplayWindow
@@ -138,6 +139,12 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Checkpoint:
+        if not isinstance(value, Mapping) or "receipts_since" not in value:
+            raise CheckpointError(
+                f"This run's checkpoint cannot be read ({str(value)[:200]}): a run read by an earlier version of "
+                "the provider, before receipts, cannot be committed on proof of delivery. Clear the whole run "
+                "(Clear Run) so that it reads again, or leave it: the next run delivers its events."
+            )
         window = value.get("window")
         return cls(
             start=Watermark.from_json(value.get("start")),

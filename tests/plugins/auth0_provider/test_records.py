@@ -6,7 +6,10 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from auth0_provider.events import LogEvent
+from auth0_provider.exceptions import CheckpointError
 from auth0_provider.records import (
     Attempt,
     Checkpoint,
@@ -97,3 +100,10 @@ def test_an_attempt_and_a_skipped_event_survive_the_state_store():
         assert Attempt.from_json(edited) is None
     skipped = SkippedEvent("900002", "900002", "manual__1", 3, NOW)
     assert SkippedEvent.from_json(through_json(skipped.to_json())) == skipped
+
+
+def test_a_checkpoint_from_before_receipts_fails_saying_how_to_go_on():
+    before_receipts = {"start": None, "end": {"log_id": "900009", "date": None}, "backlog": False}
+    for value in (before_receipts, None):
+        with pytest.raises(CheckpointError, match=r"before receipts.*Clear the whole run"):
+            Checkpoint.from_json(value)
