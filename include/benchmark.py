@@ -140,7 +140,7 @@ class Airflow:
     def _unpaused(self, dag_id: str) -> bool:
         try:
             self.api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-        except RuntimeError:  # SQLite can be busy for a moment while Airflow starts: try again
+        except (RuntimeError, requests.RequestException):  # SQLite can be busy while Airflow starts: try again
             return False
         return True
 
