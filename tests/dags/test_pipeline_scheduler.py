@@ -62,8 +62,15 @@ def set_sender_clock(stack: Stack, offset_seconds: float) -> None:
 
 
 def test_concurrency_limit_holds(stack):
-    """CONCURRENT_CALLS=2 with a slow receiver: never more than 2 in flight, and 2 at some point."""
-    stack.receiver.delay = 2.0
+    """CONCURRENT_CALLS=2 with a slow receiver: never more than 2 in flight, and 2 at some point.
+
+    On the production topology each of the two workers runs one task at a time, and prefetch_next
+    takes one of them first, so the workers' deliveries start seconds apart, and stay that far apart.
+    Their POSTs overlap only if one lasts longer than that gap, which is at most half a delivery's
+    whole cycle (start, POST, finish): the receiver's delay must exceed the rest of the cycle, a few
+    seconds. With 2 s they sometimes never overlapped.
+    """
+    stack.receiver.delay = 6.0
     events = user_events(stack.standin, 6)
     stack.unpause()  # the scheduler starts a run
     try:
