@@ -130,11 +130,16 @@ def test_a_stale_run_retried_later_never_moves_the_watermark_back(stack):
 def test_a_delivery_cleared_after_it_delivered_finds_its_receipt_and_does_not_send_again(stack):
     """Clear a delivered instance (try 2): its receipt from try 1 is an event of the stream asset,
     which a clear does not touch, so the webhook gets nothing more and the run ends green."""
+    stack.unpause()  # on its own, this test meets the run unpausing starts: let it pass first
+    local_airflow.wait_until(lambda: bool(stack.runs()), 60, "the first scheduled run", every=1)
+    stack.quiet(90)  # and no 5-minute tick may deliver the event instead of this run
     event = stack.standin.add_event(api_event("post", "/api/v2/users/auth0|again"))
     run_id = stack.trigger()
     assert stack.wait(run_id) == "success"
     sent = [d for d in stack.receiver.requests if d.key == event.log_id]
+    assert len(sent) == 1  # this run delivered it
     (delivered,) = [ti for ti in stack.task_instances(run_id) if ti["task_id"] == DELIVER_TASK]
+    assert delivered["map_index"] == 0
 
     stack.clear(run_id, [(DELIVER_TASK, delivered["map_index"])], only_failed=False)
     assert stack.wait(run_id) == "success"
