@@ -38,7 +38,8 @@ test: lint system-packages
 
 # The fast loop: the pure modules, the hooks and the local servers; no Airflow DB, no scheduler (seconds).
 unit: $(DEV)
-	$(VENV)/bin/pytest -q tests/plugins tests/include -m "not scheduler and not faults" -p no:cacheprovider
+	$(VENV)/bin/pytest -q tests/plugins tests/include -m "not scheduler and not faults" -p no:cacheprovider \
+		--ignore=tests/include/test_local_airflow.py
 
 # The fault-injection suite: each fault one test, reported in docs/reliability.md.
 test-faults: $(DEV) system-packages
