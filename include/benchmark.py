@@ -132,17 +132,10 @@ class Airflow:
                 self.api = local_airflow.AirflowApi(base, local_airflow.admin_password(self.home))
                 for dag_id in (DAG, FLOOR_DAG):
                     self.api.wait_for_dag(dag_id, 180)
-                    local_airflow.wait_until(lambda d=dag_id: self._unpaused(d), 60, f"{dag_id} unpaused", every=2)
+                    self.api.set_paused(dag_id, False)
                 yield self.api
             finally:
                 local_airflow.stop(self.processes)
-
-    def _unpaused(self, dag_id: str) -> bool:
-        try:
-            self.api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-        except (RuntimeError, requests.RequestException):  # SQLite can be busy while Airflow starts: try again
-            return False
-        return True
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:
         return self.api.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})[

@@ -173,6 +173,19 @@ class AirflowApi:
             raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
         return response.json() if response.content else None
 
+    def set_paused(self, dag_id: str, paused: bool, timeout: float = 90) -> None:
+        """Pause or unpause, as the UI's toggle does; idempotent, so tried again while SQLite is busy
+        (a writer can hold it for the whole 30 s busy timeout, and the answer is a 500 or no answer)."""
+
+        def done() -> bool:
+            try:
+                self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+            except (RuntimeError, requests.RequestException):
+                return False
+            return True
+
+        wait_until(done, timeout, f"{dag_id} {'paused' if paused else 'unpaused'}", every=2)
+
     def wait_for_dag(self, dag_id: str, timeout: float) -> None:
         """Until the dag-processor has registered ``dag_id``."""
 

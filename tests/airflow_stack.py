@@ -74,7 +74,7 @@ class Stack:
 
     def unpause(self) -> None:
         """The stack registers the DAG paused; the scheduler starts a run for the latest interval at once."""
-        self.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": False})
+        self.api.set_paused(DAG, False)
 
     def trigger(self, conf: dict | None = None, logical_date: datetime | None = None) -> str:
         """As the UI's Trigger button does, unpause too: a run triggered on a paused DAG stays queued."""

@@ -43,7 +43,7 @@ def history(stack: Stack, start: datetime, end: datetime) -> tuple[set[str], set
 
     They are history, from before the live watermark: the DAG is paused while they are written and
     the watermark set past them, so that only a replay may deliver them."""
-    stack.api.call("PATCH", f"/dags/{DAG}", json={"is_paused": True})
+    stack.api.set_paused(DAG, True)
     for run in stack.runs():
         if run["state"] not in ("success", "failed"):
             stack.wait(run["dag_run_id"], 300)
