@@ -88,7 +88,9 @@ def test_the_scheduler_killed_between_deliveries_and_commit_commits_after_restar
     events = user_events(stack.standin, 2)
     promise.expect(e.log_id for e in events)
     before = stack.watermark()
-    stack.receiver.delay = 5.0
+    # Long enough for both to overlap: the worker that ran fetch_logs can hold its slot for up to 5 s
+    # after the task ended (the supervisor's last heartbeat), and then still has to start the task.
+    stack.receiver.delay = 15.0
     try:
         stack.trigger()
         local_airflow.wait_until(lambda: stack.receiver.in_flight == 2, 120, "both deliveries in flight")
