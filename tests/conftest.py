@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from webhook_receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parent.parent
 HOME = Path(tempfile.mkdtemp(prefix="auth0-webhooks-tests-"))
+COMPONENT_LOG_LINES = 200  # of a running stack's log, shown with a test that failed on it
 
 os.environ.update(
     {
@@ -68,6 +69,23 @@ def plain_receiver() -> Iterator[WebhookReceiver]:
     """Accepts unsigned requests, for what signing has nothing to do with."""
     with WebhookReceiver() as server:
         yield server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test on a running Airflow stack shows what its components logged last.
+
+    A CI run keeps nothing but its output, and the stack's home is a temporary folder.
+    """
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("stack")
+    log = getattr(stack, "home", None) and stack.home / "components.log"
+    if report.failed and log and log.exists():
+        tail = log.read_text(errors="replace").splitlines()[-COMPONENT_LOG_LINES:]
+        report.sections.append((f"Airflow components, last {len(tail)} lines of {log}", "\n".join(tail)))
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
