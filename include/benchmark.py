@@ -32,7 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
@@ -77,6 +77,12 @@ class Results:
     api_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     mapped_input_bytes: int = 0  # the fetch task's list of deliveries in a BATCH_SIZE=1 run, as stored
 
+    def record(self, scenario: str, measured: tuple[float, str]) -> None:
+        """One throughput run: its seconds, and its run id for api_call_ms."""
+        seconds, run_id = measured
+        self.seconds.setdefault(scenario, []).append(seconds)
+        self.run_ids.setdefault(scenario, []).append(run_id)
+
     def rate(self, scenario: str, units: int) -> float:
         return units / statistics.median(self.seconds[scenario])
 
@@ -119,7 +125,6 @@ class Airflow:
         self.port = local_airflow.free_port()
         self.processes: list = []
         self.api: local_airflow.AirflowApi | None = None
-        self.last_run_id = ""
 
     @contextmanager
     def running(self, **settings: str) -> Iterator[local_airflow.AirflowApi]:
@@ -148,10 +153,9 @@ class Airflow:
                 local_airflow.stop(self.processes)
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:
-        self.last_run_id = self.api.call(
-            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
-        )["dag_run_id"]
-        return self.last_run_id
+        return self.api.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})[
+            "dag_run_id"
+        ]
 
     def idle(self) -> None:
         """Wait until no run of either DAG is queued or running (a 5-minute tick may be)."""
@@ -167,39 +171,44 @@ class Airflow:
         dag-processor parses the file again every 10 s (local_airflow.airflow_env), so waiting costs little.
         """
         self.idle()
-        before = self.api.call("GET", f"/dags/{DAG}")["last_parsed_time"]
-        local_airflow.wait_until(
-            lambda: self.api.call("GET", f"/dags/{DAG}")["last_parsed_time"] != before, 120, "a parse while idle", 1
-        )
-        return self.api.call("GET", f"/dags/{DAG}")["last_parse_duration"]
+        dag = before = self.api.call("GET", f"/dags/{DAG}")
+
+        def parsed_again() -> bool:
+            nonlocal dag
+            dag = self.api.call("GET", f"/dags/{DAG}")
+            return dag["last_parsed_time"] != before["last_parsed_time"]
+
+        local_airflow.wait_until(parsed_again, 120, "a parse while idle", 1)
+        return dag["last_parse_duration"]
 
 
 # -- the measurements ------------------------------------------------------------------------
 
 
-def deliver_once(airflow: Airflow, count: int) -> float:
-    """Seconds from triggering a run to having every one of ``count`` new events delivered and committed."""
+def deliver_once(airflow: Airflow, count: int) -> tuple[float, str]:
+    """Seconds from triggering a run to having every one of ``count`` new events delivered and committed,
+    and the run's id."""
     airflow.idle()
     airflow.api.set_watermark(airflow.tenant.add_event(api_templates()[0]).log_id)
     ids = add_events(airflow.tenant, count)
     before = len(airflow.receiver.delivered_log_ids())
     start = time.monotonic()
-    airflow.trigger(DAG)
+    run_id = airflow.trigger(DAG)
     local_airflow.wait_until(lambda: airflow.api.watermark() == ids[-1], 1800, f"{count} events committed")
     elapsed = time.monotonic() - start
     delivered = len(airflow.receiver.delivered_log_ids()) - before
     if delivered < count:
         raise RuntimeError(f"only {delivered} of {count} events arrived")
-    return elapsed
+    return elapsed, run_id
 
 
-def floor_once(airflow: Airflow, count: int, imports: tuple[str, ...] = ()) -> float:
+def floor_once(airflow: Airflow, count: int, imports: tuple[str, ...] = ()) -> tuple[float, str]:
     airflow.idle()
     start = time.monotonic()
     run_id = airflow.trigger(FLOOR_DAG, {"n": count, "imports": list(imports)})
     if airflow.api.wait_for_run(FLOOR_DAG, run_id, 1800) != "success":
         raise RuntimeError("the floor DAG failed")
-    return time.monotonic() - start
+    return time.monotonic() - start, run_id
 
 
 def plain_script_once(tenant: Auth0StandIn, receiver: WebhookReceiver, count: int) -> float:
@@ -352,27 +361,37 @@ API_CALLS = {
 ACCESS_LINE = re.compile(r"duration_us=(\d+) .*\bpath=/execution/(\S+) query=(\S*)")
 
 
-def api_call_ms(home: Path, run_ids: list[str]) -> dict[str, float]:
-    """Milliseconds a mapped task instance of these runs waited on each execution-API call, on average.
+def api_call_ms(home: Path, run_ids: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Per scenario, the milliseconds a mapped task instance of its runs waited on each execution-API
+    call, on average.
 
-    From the api-server's access log (``standalone.log``): calls on ``task-instances/<id>`` are matched
-    to a mapped instance through Airflow's database, and a pull of the upstream task's list with no
-    query (the scheduler's carries ``mapped_length``) to the run it was made in.
+    From the api-server's access log (``standalone.log``), read once: calls on ``task-instances/<id>``
+    are matched to a mapped instance through Airflow's database, and a pull of the upstream task's list
+    with no query (the scheduler's carries ``mapped_length``) to the run it was made in.
     """
-    runs = set(run_ids)
+    scenario_of = {run_id: scenario for scenario, runs in run_ids.items() for run_id in runs}
     tis = query_airflow_db(home, "SELECT id, run_id FROM task_instance WHERE map_index >= 0")
-    mapped = {ti_id: run_id for ti_id, run_id in tis if run_id in runs}
-    totals: dict[str, float] = defaultdict(float)
+    mapped = {ti_id: scenario_of[run_id] for ti_id, run_id in tis if run_id in scenario_of}
+    totals: dict[str, dict[str, float]] = {scenario: defaultdict(float) for scenario in run_ids}
     with open(home / "standalone.log", errors="replace") as log:
         for line in log:
             if "http.access" not in line or not (match := ACCESS_LINE.search(line)):
                 continue
-            micros, path, query = int(match[1]), match[2].split("/"), match[3]
-            if path[0] == "task-instances" and len(path) == 3 and path[1].replace("-", "") in mapped:
-                totals[path[2]] += micros / 1000
-            elif path[0] == "xcoms" and len(path) == 5 and path[2] in runs and path[4] == "return_value" and not query:
-                totals["xcom"] += micros / 1000
-    return {call: total / len(mapped) for call, total in totals.items()} if mapped else {}
+            ms, path, query = int(match[1]) / 1000, match[2].split("/"), match[3]
+            if path[0] == "task-instances" and len(path) == 3:
+                call, scenario = path[2], mapped.get(path[1].replace("-", ""))
+            elif path[0] == "xcoms" and len(path) == 5 and path[4] == "return_value" and not query:
+                call, scenario = "xcom", scenario_of.get(path[2])
+            else:
+                continue
+            if scenario:
+                totals[scenario][call] += ms
+    instances = Counter(mapped.values())
+    return {
+        scenario: {call: total / instances[scenario] for call, total in calls.items()}
+        for scenario, calls in totals.items()
+        if instances[scenario]
+    }
 
 
 def stored_xcom_bytes(home: Path, run_id: str, task_id: str) -> int:
@@ -607,15 +626,12 @@ def main() -> int:
                 with airflow.running(batch_size=str(b)):
                     airflow.idle()
                     for _ in range(args.repeats):
-                        results.seconds.setdefault(f"batch {b}", []).append(deliver_once(airflow, args.events))
-                        results.run_ids.setdefault(f"batch {b}", []).append(airflow.last_run_id)
+                        results.record(f"batch {b}", deliver_once(airflow, args.events))
                         if b == 1:  # alternately, so that a machine drifting over time favours neither
-                            results.seconds.setdefault("floor", []).append(floor_once(airflow, args.events))
-                            results.run_ids.setdefault("floor", []).append(airflow.last_run_id)
-                            results.seconds.setdefault("floor http", []).append(
-                                floor_once(airflow, args.events, (parse_timing.HTTP_PROVIDER,))
+                            results.record("floor", floor_once(airflow, args.events))
+                            results.record(
+                                "floor http", floor_once(airflow, args.events, (parse_timing.HTTP_PROVIDER,))
                             )
-                            results.run_ids.setdefault("floor http", []).append(airflow.last_run_id)
                             results.parse_samples.append(airflow.idle_parse_seconds())
                 print(f"batch {b}: {results.seconds[f'batch {b}']}", flush=True)
             print(f"floors: {results.seconds['floor']}, {results.seconds['floor http']}", flush=True)
@@ -627,9 +643,7 @@ def main() -> int:
                 "ours": parse_timing.median_parse_seconds(f"airflow.sdk, {parse_timing.HTTP_PROVIDER}", runs=5),
             }
             print(f"DAG parse: {results.parse_seconds}", flush=True)
-            results.api_ms = {
-                scenario: api_call_ms(home, results.run_ids[scenario]) for scenario in ("batch 1", "floor http")
-            }
+            results.api_ms = api_call_ms(home, {s: results.run_ids[s] for s in ("batch 1", "floor http")})
             results.mapped_input_bytes = stored_xcom_bytes(home, results.run_ids["batch 1"][-1], FETCH_TASK)
             print(f"execution-API ms per task instance: {results.api_ms}", flush=True)
             save(results)  # kept if the drain fails: --drain-only measures it alone
