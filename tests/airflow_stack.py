@@ -32,6 +32,7 @@ from tests import services
 from webhook_receiver import WebhookReceiver
 
 DAG = DAG_ID
+COMPONENTS_LOG = "components.log"  # in the stack's home
 CORE = {
     "api-server": ["api-server"],
     "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -56,6 +57,11 @@ class Stack:
         self.home, self.env, self.components, self.standin, self.receiver = home, env, components, standin, receiver
         self.processes: dict[str, subprocess.Popen] = {}
         self._log = log
+
+    @property
+    def components_log(self) -> Path:
+        """Where every component of the stack writes its output, interleaved."""
+        return self.home / COMPONENTS_LOG
 
     @property
     def worker_homes(self) -> list[Path]:
@@ -230,7 +236,7 @@ def airflow_stack(
             worker_env = {**env, "AIRFLOW_HOME": str(worker_home), "TMPDIR": str(worker_home / "tmp")}
             args = ["celery", "worker", "--concurrency", "1", "--celery-hostname", f"worker{n}@%h", "--skip-serve-logs"]
             components[f"worker{n}"] = (args, worker_env)
-        log = running.enter_context(open(home / "components.log", "w"))
+        log = running.enter_context(open(home / COMPONENTS_LOG, "w"))
         stack = Stack(home, env, components, log, standin, receiver)
         running.callback(lambda: local_airflow.stop(list(stack.processes.values())))
         for name in stack.components:

@@ -81,7 +81,7 @@ def pytest_runtest_makereport(
     """
     report = yield
     stack = getattr(item, "funcargs", {}).get("stack")
-    log = getattr(stack, "home", None) and stack.home / "components.log"
+    log = getattr(stack, "components_log", None)
     if report.failed and log and log.exists():
         tail = log.read_text(errors="replace").splitlines()[-COMPONENT_LOG_LINES:]
         report.sections.append((f"Airflow components, last {len(tail)} lines of {log}", "\n".join(tail)))

@@ -77,7 +77,7 @@ def test_a_worker_killed_mid_delivery_is_retried_on_a_worker_and_nothing_is_lost
     assert stack.wait(run_id, timeout=300) == "success"
     tries = sorted(ti["try_number"] for ti in deliveries(stack, run_id))
     assert tries == [1, 1, 1, 2], tries  # the killed one was retried, once
-    scheduler_log = (stack.home / "components.log").read_text()
+    scheduler_log = stack.components_log.read_text()
     detected = [line for line in scheduler_log.splitlines() if "Detected a task instance without a heartbeat" in line]
     assert any(f"'Run Id': '{run_id}'" in line and "'Task Id': 'deliver'" in line for line in detected)
     assert stack.watermark() == events[-1].log_id
