@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
+from auth0_webhooks_plugin import PRELOADED_MODULES
 from tests.conftest import REPO
 
 
@@ -36,3 +38,24 @@ def test_plugins_folder_scan_does_not_import_provider_modules_as_top_level_modul
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_plugins_folder_loads_the_preload_plugin_with_the_http_provider_and_our_operators_imported():
+    """A LocalExecutor task process is forked from the scheduler after it loaded its plugins; what the
+    plugin imported, the task does not import again (docs/benchmarks.md: the BATCH_SIZE=1 rate)."""
+    modules = PRELOADED_MODULES
+    code = (
+        "import json, sys\n"
+        "from airflow import plugins_manager\n"
+        f"modules = {modules!r}\n"
+        "before = [m for m in modules if m in sys.modules]\n"
+        "plugins, errors = plugins_manager._get_plugins()\n"
+        "print(json.dumps({'before': before, 'names': sorted(p.name for p in plugins), 'errors': errors,\n"
+        "                  'after': [m for m in modules if m in sys.modules]}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded["before"] == []  # the check below would prove nothing if Airflow imported them anyway
+    assert loaded["errors"] == {}
+    assert "auth0_webhooks" in loaded["names"]
+    assert loaded["after"] == list(modules)
