@@ -1,7 +1,7 @@
 """Loads the HTTP provider and this provider's operators once per Airflow process, not once per task.
 
 Every delivery is an HttpOperator task, and a task process that imports the HTTP provider (requests,
-aiohttp, tenacity) and our operators itself spends about a tenth of a second doing so: at BATCH_SIZE=1
+aiohttp, tenacity) and our operators itself spends a quarter of a second doing so: at BATCH_SIZE=1
 that is the largest cost we add per task instance. Airflow imports plugins in the scheduler, the
 dag-processor, the triggerer and the API server. LocalExecutor's workers are forked from the scheduler
 after it has loaded its plugins, and each task process is forked from a worker, so they inherit these
