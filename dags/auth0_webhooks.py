@@ -29,6 +29,7 @@ from auth0_provider.names import (
     DRAIN_TASK,
     FETCH_TASK,
     PREFETCH_TASK,
+    REDELIVER_PARAM,
     WEBHOOK_CONN_ID,
 )
 from auth0_provider.operators.audit_log import Auth0AuditLogOperator
@@ -53,11 +54,18 @@ with DAG(
     tags=["auth0", "webhooks"],
     doc_md=__doc__,
     params={
-        name: Param(None, type=["null", "string"], format="date-time", description=text)
-        for name, text in (
-            ("replay_from", "Replay: re-send the events dated from this time (leave empty for a normal run)"),
-            ("replay_to", "Replay: ... up to this time, excluded. The watermark is not touched."),
-        )
+        **{
+            name: Param(None, type=["null", "string"], format="date-time", description=text)
+            for name, text in (
+                ("replay_from", "Replay: re-send the events dated from this time (leave empty for a normal run)"),
+                ("replay_to", "Replay: ... up to this time, excluded. The watermark is not touched."),
+            )
+        },
+        REDELIVER_PARAM: Param(
+            None,
+            type=["null", "string", "array"],
+            description='Redeliver dead letters: "all", or a list of log ids. The watermark is not touched.',
+        ),
     },
 ):
     fetch = Auth0AuditLogOperator(
@@ -81,6 +89,7 @@ with DAG(
         retry_exponential_backoff=2.0,
         max_retry_delay=timedelta(minutes=10),
         execution_timeout=DELIVERY_TRY_TIMEOUT,
+        dead_letter_after=settings.dead_letter_after,
         # each success is an event of the stream asset, the delivery's receipt (WebhookDeliveryOperator)
         map_index_template="{{ task.delivery_label }}",
     ).expand_kwargs(fetch.output)
@@ -90,6 +99,7 @@ with DAG(
         checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
         trigger_rule=TriggerRule.NONE_FAILED,
         max_active_tis_per_dag=1,
+        dead_letter_max=settings.dead_letter_max,
     )
 
     Auth0PrefetchOperator(

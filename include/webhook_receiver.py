@@ -43,6 +43,8 @@ class WebhookReceiver(LoopbackServer):
 
     - ``secret``: verify every request's signature; a bad or missing one is answered 401.
     - ``fail_keys``: Idempotency-Key -> status to answer with, every time.
+    - ``refuse_log_ids``: log id -> status to answer, every time, to any request whose body carries
+      that event, alone or in a batch: a receiver whose schema does not take one event.
     - ``script``: Idempotency-Key -> replies ``(status, headers)`` to give, one per request, first.
       Headers with a ``Content-Length`` larger than the reply cut it short: the connection is closed
       mid-body, after the request was recorded, as by a receiver that crashes while answering.
@@ -68,6 +70,7 @@ class WebhookReceiver(LoopbackServer):
         self.delay = delay
         self.on_delivery = on_delivery
         self.fail_keys: dict[str, int] = {}
+        self.refuse_log_ids: dict[str, int] = {}
         self.script: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.hang: dict[str, float] = {}
         self.echo_on_error = False
@@ -119,6 +122,9 @@ class WebhookReceiver(LoopbackServer):
             with self._lock:
                 scripted = self.script.get(key)
                 status, reply_headers = scripted.pop(0) if scripted else (self.fail_keys.get(key, 200), {})
+                refused = [self.refuse_log_ids[i] for i in _log_ids(body) if i in self.refuse_log_ids]
+            if refused and status < 300:
+                status, reply_headers = refused[0], {}
             if verified not in ("ok", "unsigned"):
                 status, reply_headers = 401, {}
             delivery = Delivery(path, headers, body, time.time(), status, verified)
@@ -145,3 +151,18 @@ class WebhookReceiver(LoopbackServer):
         except WebhookVerificationError as exc:
             return str(exc)
         return "ok"
+
+
+def _log_ids(body: bytes) -> list[str]:
+    """The log ids a body carries, whatever its payload format; none when it is not JSON."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return []
+    events = parsed if isinstance(parsed, list) else [parsed]
+    found = []
+    for event in events:
+        if isinstance(event, dict):
+            inner = event.get("data") if isinstance(event.get("data"), dict) else event
+            found.append(str(inner.get("log_id") or event.get("log_id") or ""))
+    return found

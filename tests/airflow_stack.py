@@ -27,6 +27,7 @@ import sqlalchemy
 
 import local_airflow
 from auth0_provider.names import AUTH0_CONN_ID, DAG_ID, WEBHOOK_CONN_ID
+from auth0_provider.signing import generate_signing_secret
 from auth0_standin import Auth0StandIn
 from tests import services
 from webhook_receiver import WebhookReceiver
@@ -71,6 +72,30 @@ class Stack:
     def start(self, name: str) -> None:
         args, env = self.components[name]
         self.processes[name] = local_airflow.start(args, env, self._log)
+
+    @contextmanager
+    def settings(self, **settings: str) -> Iterator[None]:
+        """Run with other AUTH0_WEBHOOKS_* settings (``batch_size="100"``), as a deployment changes its
+        environment: the scheduler and the dag-processor restart with it, and the task processes forked
+        from the scheduler parse the DAG with it. The settings before are restored on the way out."""
+        names = {f"AUTH0_WEBHOOKS_{name.upper()}": value for name, value in settings.items()}
+        before = {name: self.env.get(name) for name in names}
+        self._restart_with(names)
+        try:
+            yield
+        finally:
+            self._restart_with(before)
+
+    def _restart_with(self, settings: Mapping[str, str | None]) -> None:
+        restarted = [name for name in ("scheduler", "dag-processor") if name in self.processes]
+        local_airflow.stop([self.processes[name] for name in restarted])
+        for name, value in settings.items():  # the core components share this environment
+            if value is None:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = value
+        for name in restarted:
+            self.start(name)
 
     def kill(self, name: str) -> None:
         """SIGKILL the component's whole process group, as when its machine dies: no clean-up runs."""
@@ -247,4 +272,18 @@ def airflow_stack(
         stack.api.wait_for_dag(DAG, 120)
         create_connection(stack.api, AUTH0_CONN_ID, standin.connection_uri())
         create_connection(stack.api, WEBHOOK_CONN_ID, webhook_uri or receiver.connection_uri())
+        yield stack
+
+
+@contextmanager
+def unpaused_stack(home: Path, settings: Mapping[str, str], production: bool = False) -> Iterator[Stack]:
+    """A stack with a stand-in and a signature-checking receiver of its own, the DAG unpaused, and the
+    run the scheduler then starts for the latest interval (on an empty tenant) under way."""
+    with (
+        Auth0StandIn() as standin,
+        WebhookReceiver(secret=generate_signing_secret()) as receiver,
+        airflow_stack(home, standin, receiver, settings, production=production) as stack,
+    ):
+        stack.unpause()
+        local_airflow.wait_until(lambda: bool(stack.runs()), 60, "the first scheduled run", every=1)
         yield stack

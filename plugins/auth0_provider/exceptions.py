@@ -48,6 +48,14 @@ class CheckpointError(AirflowFailException):
     """The run's checkpoint cannot be read: written by an earlier version of the provider, or edited."""
 
 
+class DeadLetterStoreFull(AirflowFailException):
+    """Parking more events would pass the dead-letter store's bound: the stream blocks, nothing is dropped."""
+
+
+class RedeliveryError(AirflowFailException):
+    """The run's conf asks to redeliver what the dead-letter store does not hold."""
+
+
 class ClearedWithoutDeliveriesError(AirflowFailException):
     """fetch_logs was cleared alone, while its deliveries still hold results for what it read before."""
 
@@ -69,3 +77,16 @@ class WebhookRetryLater(WebhookDeliveryError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class WebhookRejected(WebhookDeliveryError):
+    """The receiver refused this delivery's content (a 4xx that is not about the endpoint or our credentials).
+
+    Retried like any failed delivery; one rejected for ``AUTH0_WEBHOOKS_DEAD_LETTER_AFTER`` while other
+    deliveries succeed is parked in the dead-letter store (``dead_letters``).
+    """
+
+    def __init__(self, message: str, status: int, excerpt: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.excerpt = excerpt

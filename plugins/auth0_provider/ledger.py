@@ -6,20 +6,26 @@ Airflow keeps both in the metadata DB, where every worker and every later run ca
   (``records.Receipt``). It is emitted with the task's success, in the same transaction, so a
   ``deliver`` instance that succeeded by running always has one, and one marked success never has;
 - the asset's state store keeps the current ``attempt`` (``records.Attempt``: begun by the fetch of a
-  run that starts from a new watermark, ended by the commit that moves it) and, under
-  ``skipped/<log id>``, every event a person gave up by marking its delivery success.
+  run that starts from a new watermark, ended by the commit that moves it), ``rejected/<key>`` for
+  each delivery the receiver keeps refusing (``records.Rejection``), and the dead-letter store:
+  ``dead/<log id>`` (``records.DeadLetter``) and its index ``dead-letters`` (``dead_letters``).
 
-Its state store is read through the task's inlets. Receipts are read and issued without them, so
-that the delivery task, mapped a thousand times a run, declares neither (see WebhookDeliveryOperator).
+Both are reached by the asset's name, not through the task's inlets, so that the delivery task,
+mapped a thousand times a run, declares none (see WebhookDeliveryOperator): a task with inlets costs
+one more call to the API server before it starts. Airflow 3.3's execution API allows this to any
+task (its routes note that a later version may require the task to declare the asset); the fetch
+and the commit declare the stream among their inlets, which also keeps the asset active.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from auth0_provider.names import ATTEMPT_KEY, SKIPPED_PREFIX, STREAM
-from auth0_provider.records import Attempt, Receipt, SkippedEvent, iso
+from auth0_provider.dead_letters import index_from
+from auth0_provider.names import ATTEMPT_KEY, DEAD_LETTER_INDEX, DEAD_LETTER_PREFIX, REJECTED_PREFIX, STREAM
+from auth0_provider.records import Attempt, DeadLetter, Receipt, Rejection, iso
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -64,13 +70,42 @@ class StreamLedger:
         """The watermark moved: the next run starts a new attempt, with nothing to resume."""
         self._state.delete(ATTEMPT_KEY)
 
-    def record_skipped(self, event: SkippedEvent) -> None:
-        self._state.set(SKIPPED_PREFIX + event.log_id, event.to_json())
+    # -- deliveries the receiver refuses -------------------------------------------------------
 
-    def skipped(self, log_id: str) -> SkippedEvent | None:
-        value = self._state.get(SKIPPED_PREFIX + log_id)
-        return SkippedEvent.from_json(value) if isinstance(value, dict) else None
+    def rejection(self, key: str) -> Rejection | None:
+        return Rejection.from_json(self._state.get(REJECTED_PREFIX + key))
+
+    def record_rejection(self, rejection: Rejection) -> None:
+        self._state.set(REJECTED_PREFIX + rejection.key, rejection.to_json())
+
+    def forget_rejection(self, key: str) -> None:
+        """Delivered, parked, or failed for the endpoint's sake: the next refusal counts from the start."""
+        self._state.delete(REJECTED_PREFIX + key)
+
+    # -- the dead-letter store -----------------------------------------------------------------
+
+    def dead_letter(self, log_id: str) -> DeadLetter | None:
+        return DeadLetter.from_json(self._state.get(DEAD_LETTER_PREFIX + log_id))
+
+    def keep(self, letters: Iterable[DeadLetter]) -> None:
+        """Write dead letters; only ``index`` makes them count (``dead_letters.index_with``)."""
+        for letter in letters:
+            self._state.set(DEAD_LETTER_PREFIX + letter.log_id, letter.to_json())
+
+    def discard(self, log_id: str) -> None:
+        self._state.delete(DEAD_LETTER_PREFIX + log_id)
+
+    def index(self) -> list[str]:
+        return index_from(self._state.get(DEAD_LETTER_INDEX))
+
+    def write_index(self, log_ids: list[str]) -> None:
+        if log_ids:
+            self._state.set(DEAD_LETTER_INDEX, log_ids)
+        else:
+            self._state.delete(DEAD_LETTER_INDEX)
 
     @property
     def _state(self):
-        return self.context["asset_state_store"][self.stream]
+        from airflow.sdk.execution_time.context import AssetStateStoreAccessor
+
+        return AssetStateStoreAccessor(name=self.stream.name)

@@ -26,13 +26,18 @@ COMMIT_TASK = "commit_watermark"
 PREFETCH_TASK = "prefetch_next"
 DRAIN_TASK = "drain_backlog"
 
+# run conf and DAG params
+REDELIVER_PARAM = "redeliver"  # "all" or [log id, ...]: send dead letters again
+
 # XCom keys (besides Airflow's return_value: the fetch's list of deliveries, the prefetch's chunk)
 CHECKPOINT_XCOM_KEY = "checkpoint"
 
 # The stream: tenant logs -> webhook. Each delivery the webhook accepted is an event of this asset,
-# its receipt (records.Receipt); its state store keeps the events skipped by hand (SKIPPED_PREFIX).
+# its receipt (records.Receipt); its state store keeps the attempt, the rejections and the dead letters.
 STREAM = Asset(name=DAG_ID)
-SKIPPED_PREFIX = "skipped/"  # + log id
+DEAD_LETTER_PREFIX = "dead/"  # + log id: records.DeadLetter, an event parked or skipped by hand
+DEAD_LETTER_INDEX = "dead-letters"  # the log ids in the dead-letter store, in the order they came
+REJECTED_PREFIX = "rejected/"  # + delivery key: records.Rejection, a delivery the receiver keeps refusing
 ATTEMPT_KEY = "attempt"  # records.Attempt: since when runs start from the current watermark
 
 

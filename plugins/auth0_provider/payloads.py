@@ -30,13 +30,23 @@ def render(events: Sequence[LogEvent], payload_format: str, *, batched: bool) ->
     batch of a run holds a single event, so a receiver always sees one shape. Unbatched, it is one
     object (``log_stream`` is an array either way, as Log Streams send it).
     """
+    parts = elements(events, payload_format)
+    if batched or payload_format == "log_stream":
+        return join(parts)
+    (element,) = parts
+    return element
+
+
+def elements(events: Sequence[LogEvent], payload_format: str) -> list[str]:
+    """Each event's element of a body, in order: what ``join`` splices into a batch."""
     if payload_format not in PAYLOAD_FORMATS:
         raise ValueError(f"unknown payload format {payload_format!r}; use one of {', '.join(PAYLOAD_FORMATS)}")
-    elements = [_element(event, payload_format) for event in events]
-    if batched or payload_format == "log_stream":
-        return "[" + ",".join(elements) + "]"
-    (element,) = elements
-    return element
+    return [_element(event, payload_format) for event in events]
+
+
+def join(parts: Sequence[str]) -> str:
+    """A batch's body from its elements' exact text: a JSON array, in the given order."""
+    return "[" + ",".join(parts) + "]"
 
 
 def _element(event: LogEvent, payload_format: str) -> str:

@@ -4,7 +4,8 @@ Pure decisions: receipts, task states and times in, a plan or a verdict out. The
 receipts and states from Airflow and act on what these functions return.
 
 The rules:
-- A delivery with a receipt (same key, same log ids) was delivered, whatever its task state says.
+- A delivery with a receipt (same key, same log ids) was delivered, whatever its task state says; its
+  receipt may say that some of its events were parked as dead letters instead (``dead_letters``).
 - A delivery without a receipt whose task instance is ``success`` was marked success by a person, the
   one way to give an event up: the watermark passes it, and the commit records and names it.
 - Any other delivery without a receipt (skipped, removed, upstream_failed, failed, no state) holds
@@ -78,6 +79,7 @@ class Verdict:
     delivered: tuple[PlannedDelivery, ...]
     skipped_by_hand: tuple[PlannedDelivery, ...]
     missing: tuple[tuple[PlannedDelivery, str], ...]  # each with its task instance's state
+    parked: tuple[str, ...] = ()  # log ids of delivered ones that their receipts say were parked instead
 
     @property
     def skipped_log_ids(self) -> list[str]:
@@ -89,17 +91,19 @@ def judge(planned: Sequence[PlannedDelivery], receipts: Iterable[Receipt], state
     by_key: dict[str, list[Receipt]] = {}
     for receipt in receipts:
         by_key.setdefault(receipt.key, []).append(receipt)
-    delivered, skipped, missing = [], [], []
+    delivered, skipped, missing, parked = [], [], [], []
     for delivery in planned:
-        if receipt_for(delivery, by_key.get(delivery.key, ())) is not None:
+        receipt = receipt_for(delivery, by_key.get(delivery.key, ()))
+        if receipt is not None:
             delivered.append(delivery)
+            parked.extend(receipt.parked)
             continue
         state = states.get(delivery.map_index) if delivery.map_index is not None else None
         if state == "success":
             skipped.append(delivery)
         else:
             missing.append((delivery, state or "no state"))
-    return Verdict(tuple(delivered), tuple(skipped), tuple(missing))
+    return Verdict(tuple(delivered), tuple(skipped), tuple(missing), tuple(parked))
 
 
 def missing_message(verdict: Verdict, total: int, start: Watermark | None, replay: bool) -> str:

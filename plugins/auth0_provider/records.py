@@ -6,7 +6,10 @@
   kept as an event of the stream asset.
 - ``Attempt``: when runs began to start from the current watermark (fetch -> the next fetch), so a
   run that starts there again finds what an earlier one already delivered.
-- ``SkippedEvent``: an event whose delivery a person marked success, recorded by the commit.
+- ``Rejection``: a delivery whose content the receiver has refused since ``first_at`` (deliver -> its
+  next tries, in this run or later ones), kept in the stream asset's state store.
+- ``DeadLetter``: an event the watermark passed without delivering it, parked after rejections or
+  marked success by a person, kept in the dead-letter store until a redelivery run sends it.
 
 They are plain data: their tests need no Airflow running.
 """
@@ -16,12 +19,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from auth0_provider.events import LogEvent
 from auth0_provider.exceptions import CheckpointError
-from auth0_provider.payloads import render
+from auth0_provider.payloads import elements, join
 from auth0_provider.watermark import Watermark
 from auth0_provider.window import ReplayWindow
 
@@ -48,15 +51,43 @@ class Delivery:
     log_ids: tuple[str, ...]
     body: str
     label: str  # what the Airflow UI shows for the mapped instance
+    # a batch's elements, by length in the body, so that it can be cut into smaller batches exactly
+    parts: tuple[int, ...] = ()
+    redelivery: bool = False  # sent again from the dead-letter store, which it leaves once delivered
 
     @classmethod
     def of(cls, events: Sequence[LogEvent], payload_format: str, *, batched: bool) -> Delivery:
         log_ids = tuple(event.log_id for event in events)
+        texts = elements(events, payload_format)
         if batched:
-            key, label = batch_id(log_ids), f"{log_ids[0]}..{log_ids[-1]} ({len(log_ids)} events)"
-        else:
-            key, label = log_ids[0], events[0].label
-        return cls(key, log_ids, render(events, payload_format, batched=batched), label)
+            return cls.batch(log_ids, texts)
+        body = join(texts) if payload_format == "log_stream" else texts[0]
+        return cls(log_ids[0], log_ids, body, events[0].label)
+
+    @classmethod
+    def batch(cls, log_ids: Sequence[str], texts: Sequence[str]) -> Delivery:
+        """A batch of these events, from their elements' exact text; its key depends on the log ids alone."""
+        log_ids = tuple(log_ids)
+        label = f"{log_ids[0]}..{log_ids[-1]} ({len(log_ids)} events)"
+        return cls(batch_id(log_ids), log_ids, join(texts), label, tuple(len(text) for text in texts))
+
+    def elements(self) -> list[str]:
+        """The exact text of each event of a batch, as it stands in the body."""
+        texts, position = [], 1  # after the "["
+        for length in self.parts:
+            texts.append(self.body[position : position + length])
+            position += length + 1  # and the ","
+        return texts
+
+    def halves(self) -> tuple[Delivery, Delivery]:
+        """The batch cut in two, each a batch of its own under its own key, byte for byte the same elements."""
+        if len(self.parts) < 2:
+            raise ValueError(f"delivery {self.key} is not a batch of two or more events")
+        texts, middle = self.elements(), len(self.parts) // 2
+        return (
+            Delivery.batch(self.log_ids[:middle], texts[:middle]),
+            Delivery.batch(self.log_ids[middle:], texts[middle:]),
+        )
 
     @classmethod
     def batches(cls, events: Sequence[LogEvent], batch_size: int, payload_format: str) -> list[Delivery]:
@@ -70,11 +101,24 @@ class Delivery:
         return {"Content-Type": "application/json", "Idempotency-Key": self.key, "webhook-id": self.key}
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "log_ids": list(self.log_ids), "body": self.body, "label": self.label}
+        value = {"key": self.key, "log_ids": list(self.log_ids), "body": self.body, "label": self.label}
+        if self.parts:
+            value["parts"] = list(self.parts)
+        if self.redelivery:
+            value["redelivery"] = True
+        return value
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Delivery:
-        return cls(str(value["key"]), tuple(value["log_ids"]), str(value["body"]), str(value["label"]))
+        parts = tuple(int(length) for length in value.get("parts") or ())
+        return cls(
+            str(value["key"]),
+            tuple(value["log_ids"]),
+            str(value["body"]),
+            str(value["label"]),
+            parts,
+            bool(value.get("redelivery")),
+        )
 
 
 def batch_id(log_ids: Sequence[str]) -> str:
@@ -117,7 +161,9 @@ class Checkpoint:
     ``start`` is the watermark the run started from, ``end`` the last log it read (filtered-out ones
     included); ``backlog`` says more logs wait after ``end``; a replay names its ``window`` and never
     moves the watermark. ``receipts_since`` is how far back the receipts of this run's deliveries, and
-    of the earlier runs it resumes, can be found.
+    of the earlier runs it resumes, can be found. A ``redelivery`` sends dead letters again and never
+    moves the watermark either; ``gone`` names the log ids its conf asked for that the store no longer
+    holds (delivered by an earlier redelivery whose run failed), for the commit to take off the index.
     """
 
     start: Watermark | None
@@ -126,6 +172,12 @@ class Checkpoint:
     receipts_since: datetime
     planned: tuple[PlannedDelivery, ...] = ()
     window: ReplayWindow | None = None
+    redelivery: bool = False
+    gone: tuple[str, ...] = ()
+
+    @property
+    def moves_watermark(self) -> bool:
+        return self.window is None and not self.redelivery
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +187,8 @@ class Checkpoint:
             "receipts_since": iso(self.receipts_since),
             "planned": [planned.to_json() for planned in self.planned],
             "window": self.window and self.window.to_conf(after=self.window.after),
+            "redelivery": self.redelivery,
+            "gone": list(self.gone),
         }
 
     @classmethod
@@ -153,6 +207,8 @@ class Checkpoint:
             receipts_since=from_iso(value["receipts_since"]),
             planned=tuple(PlannedDelivery.from_json(p) for p in value.get("planned") or ()),
             window=ReplayWindow.from_conf(window) if window else None,
+            redelivery=bool(value.get("redelivery")),
+            gone=tuple(str(log_id) for log_id in value.get("gone") or ()),
         )
 
 
@@ -162,6 +218,10 @@ RECEIPT_EXTRA_KEY = "receipt"  # the member of the asset event's extra that hold
 @dataclass(frozen=True)
 class Receipt:
     """The webhook answered ``status`` (a 2xx) to the delivery ``key`` carrying ``log_ids``, ``at`` then.
+
+    Or, when ``parked`` names some of its log ids, the delivery was refused (``status``, a 4xx) for
+    long enough to be parked (``dead_letters``): those events are in the dead-letter store, the rest
+    were delivered in parts. Either way, the delivery is accounted for.
 
     ``run_id`` and ``map_index`` say which ``deliver`` instance sent it; Airflow records them with the
     asset event, so they are not part of the extra.
@@ -173,6 +233,7 @@ class Receipt:
     at: datetime
     run_id: str | None = None
     map_index: int | None = None
+    parked: tuple[str, ...] = ()  # log ids parked in the dead-letter store instead of delivered
 
     def covers(self, planned: PlannedDelivery | Delivery) -> bool:
         """Matched by key and log ids, never by map index or task state."""
@@ -186,6 +247,7 @@ class Receipt:
                 "log_ids": list(self.log_ids),
                 "status": self.status,
                 "at": iso(self.at),
+                **({"parked": list(self.parked)} if self.parked else {}),
             }
         }
 
@@ -205,6 +267,7 @@ class Receipt:
                 from_iso(value["at"]),
                 run_id,
                 map_index,
+                tuple(str(log_id) for log_id in value.get("parked") or ()),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -232,35 +295,122 @@ class Attempt:
             return None
 
 
+# A blocked delivery is refused again at least every retry delay (10 minutes at most) or run (5 minutes).
+STALE_REJECTION = timedelta(days=1)
+
+
 @dataclass(frozen=True)
-class SkippedEvent:
-    """An event the watermark passed without a receipt, because a person marked its delivery success."""
+class Rejection:
+    """The receiver has refused the delivery ``key`` since ``first_at``: ``attempts`` times, last with ``status``."""
+
+    key: str
+    first_at: datetime
+    last_at: datetime
+    attempts: int
+    status: int
+    excerpt: str  # the start of the receiver's last answer, redacted
+
+    @classmethod
+    def after(cls, earlier: Rejection | None, key: str, status: int, excerpt: str, now: datetime) -> Rejection:
+        """This rejection, counted with the earlier ones of the same delivery.
+
+        One refused more than ``STALE_REJECTION`` ago was since delivered, or its stream moved on: the count
+        starts again (a delivered delivery's rejection is not deleted, which would cost every delivery a call).
+        """
+        if earlier is None or earlier.key != key or now - earlier.last_at > STALE_REJECTION:
+            return cls(key, now, now, 1, status, excerpt)
+        return cls(key, earlier.first_at, now, earlier.attempts + 1, status, excerpt)
+
+    def of_part(self, key: str, status: int, excerpt: str, now: datetime) -> Rejection:
+        """A part of this refused batch, refused on its own: refused since the batch was."""
+        return Rejection(key, self.first_at, now, self.attempts, status, excerpt)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "first_at": iso(self.first_at),
+            "last_at": iso(self.last_at),
+            "attempts": self.attempts,
+            "status": self.status,
+            "excerpt": self.excerpt,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Rejection | None:
+        """None for anything that is not a rejection: the count then starts again, which parks later, never sooner."""
+        try:
+            return cls(
+                str(value["key"]),
+                from_iso(value["first_at"]),
+                from_iso(value["last_at"]),
+                int(value["attempts"]),
+                int(value["status"]),
+                str(value["excerpt"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+PARKED = "parked"  # rejected by the receiver for DEAD_LETTER_AFTER while other deliveries succeeded
+SKIPPED_BY_HAND = "skipped by hand"  # its delivery marked success by a person
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One event the watermark passed undelivered, as the dead-letter store keeps it.
+
+    ``body`` and ``key`` are what a redelivery sends: the event alone, byte for byte as it was (or
+    would have been) sent on its own, and the idempotency key it was sent under.
+    """
 
     log_id: str
     key: str
+    body: str
+    reason: str  # PARKED or SKIPPED_BY_HAND
+    status: int | None  # the receiver's last answer; None when it never answered (skipped by hand)
+    excerpt: str
+    attempts: int
+    first_at: datetime
+    last_at: datetime
     run_id: str
     map_index: int | None
-    skipped_at: datetime
-    reason: str = "marked success by hand"
+
+    @property
+    def delivery(self) -> Delivery:
+        """What a redelivery run sends: the same body under the same key."""
+        return Delivery(self.key, (self.log_id,), self.body, f"{self.log_id} (redelivery)", redelivery=True)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "log_id": self.log_id,
             "key": self.key,
+            "body": self.body,
+            "reason": self.reason,
+            "status": self.status,
+            "excerpt": self.excerpt,
+            "attempts": self.attempts,
+            "first_at": iso(self.first_at),
+            "last_at": iso(self.last_at),
             "run_id": self.run_id,
             "map_index": self.map_index,
-            "skipped_at": iso(self.skipped_at),
-            "reason": self.reason,
         }
 
     @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> SkippedEvent:
-        index = value.get("map_index")
-        return cls(
-            str(value["log_id"]),
-            str(value["key"]),
-            str(value["run_id"]),
-            None if index is None else int(index),
-            from_iso(value["skipped_at"]),
-            str(value.get("reason") or "marked success by hand"),
-        )
+    def from_json(cls, value: Any) -> DeadLetter | None:
+        try:
+            status, index = value.get("status"), value.get("map_index")
+            return cls(
+                str(value["log_id"]),
+                str(value["key"]),
+                str(value["body"]),
+                str(value["reason"]),
+                None if status is None else int(status),
+                str(value.get("excerpt") or ""),
+                int(value.get("attempts") or 0),
+                from_iso(value["first_at"]),
+                from_iso(value["last_at"]),
+                str(value["run_id"]),
+                None if index is None else int(index),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from auth0_provider.log_types import KNOWN_LOG_TYPES
 from auth0_provider.payloads import PAYLOAD_FORMATS
@@ -22,6 +23,11 @@ _ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_\-/]*$")
 MAX_CONCURRENT_CALLS = 100
 MAX_DELIVERY_RETRIES = 20
 MAX_BATCH_SIZE = 1000
+# The dead-letter store's index is one value in Airflow's asset state store: 1,000 log ids fit within
+# its 64 KB policy limit ([state_store] max_value_storage_bytes).
+MAX_DEAD_LETTERS = 1000
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 class SettingsError(ValueError):
@@ -40,6 +46,8 @@ class Settings:
     payload: str = "event"
     batch_size: int = 1
     on_gap: str = "fail"
+    dead_letter_after: timedelta | None = timedelta(hours=1)  # None: never park
+    dead_letter_max: int = MAX_DEAD_LETTERS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +92,12 @@ class Settings:
                 ON_GAP_CHOICES,
                 "'fail' (the default: a run that finds logs lost to Auth0's retention fails and says so) or "
                 "'continue' (accept the gap, say so in the run's log, and go on from the oldest log Auth0 keeps)",
+            ),
+            dead_letter_after=_duration_or_never(
+                "DEAD_LETTER_AFTER", raw("DEAD_LETTER_AFTER"), defaults.dead_letter_after
+            ),
+            dead_letter_max=_int_in_range(
+                "DEAD_LETTER_MAX", raw("DEAD_LETTER_MAX"), defaults.dead_letter_max, 1, MAX_DEAD_LETTERS
             ),
         )
 
@@ -158,3 +172,18 @@ def _choice(name: str, value: str | None, default: str, choices: tuple[str, ...]
     if value.lower() in choices:
         return value.lower()
     raise SettingsError(f"{PREFIX}{name}: {value!r} is not allowed. Use {explained}.")
+
+
+def _duration_or_never(name: str, value: str | None, default: timedelta | None) -> timedelta | None:
+    """A number and a unit (``90s``, ``15m``, ``1h``, ``2d``), or ``never``."""
+    if value is None or value == "":
+        return default
+    if value.lower() == "never":
+        return None
+    match = _DURATION.match(value.lower())
+    if match is None or int(match.group(1)) == 0:
+        raise SettingsError(
+            f"{PREFIX}{name}: {value!r} is not allowed. Use a whole number above 0 and a unit, s, m, h or d "
+            "(for example '90s', '15m', '1h' or '2d'), or 'never' to turn parking off."
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})

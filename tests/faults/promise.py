@@ -5,7 +5,9 @@ arrived against what should have, checks the watermark after every run, and at t
 figures with the test's row in docs/reliability.md, so the table cannot drift from the tests.
 
 A person may give an event up (mark its delivery success): ``skip`` takes it out of what must
-arrive and counts it in the "Skipped by hand" column that the tables of UI operations have.
+arrive and counts it in the "Skipped by hand" column that the tables of UI operations have. An
+event the receiver refuses for good may be parked as a dead letter: ``park`` lets the watermark pass
+it, as long as the dead-letter store holds it, and counts it in the "Parked" column.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from auth0_provider.events import log_id_key
 
 RELIABILITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
-FIGURES = ("Delivered", "Duplicates", "Lost", "Skipped by hand")
+FIGURES = ("Delivered", "Duplicates", "Lost", "Skipped by hand", "Parked")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Tally:
     duplicates: int  # arrivals of an expected event beyond its first
     lost: int  # expected events that never arrived
     skipped_by_hand: int = 0  # events a person gave up; the watermark may pass them
+    parked: int = 0  # events kept in the dead-letter store; the watermark may pass them
 
 
 def _cells(line: str) -> list[str]:
@@ -62,6 +65,7 @@ class Promise:
         self._watermark = watermark
         self.expected: list[str] = []
         self.skipped: list[str] = []
+        self.parked: list[str] = []
 
     def expect(self, log_ids: Iterable[str]) -> None:
         """These events must reach the webhook (each at least once)."""
@@ -73,29 +77,38 @@ class Promise:
         self.expected = [log_id for log_id in self.expected if log_id not in given_up]
         self.skipped += [log_id for log_id in given_up if log_id not in self.skipped]
 
+    def park(self, log_ids: Iterable[str]) -> None:
+        """The receiver refuses these: the watermark may pass them once they are parked (the test checks the
+        store). They still count as expected, so a test that redelivers them proves they arrive."""
+        self.parked += [log_id for log_id in log_ids if log_id not in self.parked]
+
     def check_watermark(self) -> None:
         """The watermark is never past an expected event that has not arrived yet."""
         mark = self._watermark()
         if mark is None:
             return
         arrived = set(self._arrived())
-        behind = [i for i in self.expected if log_id_key(i) <= log_id_key(mark) and i not in arrived]
+        waiting = [i for i in self.expected if i not in arrived and i not in self.parked]
+        behind = [i for i in waiting if log_id_key(i) <= log_id_key(mark)]
         assert not behind, f"watermark {mark} is past {len(behind)} undelivered event(s): {behind[:5]}"
 
     def tally(self) -> Tally:
         counts = Counter(log_id for log_id in self._arrived() if log_id in self.expected)
+        kept = [log_id for log_id in self.parked if log_id not in counts]  # in the dead-letter store
         return Tally(
             delivered=len(counts),
             duplicates=sum(counts.values()) - len(counts),
-            lost=len(self.expected) - len(counts),
+            lost=len(self.expected) - len(counts) - len(kept),
             skipped_by_hand=len(self.skipped),
+            parked=len(self.parked),
         )
 
     def settle(self, duplicates: int = 0) -> Tally:
         """Nothing lost, these many duplicates, the watermark behind deliveries, and the doc row agreeing."""
         self.check_watermark()
         tally = self.tally()
-        assert tally.lost == 0, f"{tally.lost} event(s) lost: {sorted(set(self.expected) - set(self._arrived()))[:5]}"
+        missing = sorted(set(self.expected) - set(self._arrived()) - set(self.parked))
+        assert tally.lost == 0, f"{tally.lost} event(s) lost: {missing[:5]}"
         assert tally.duplicates == duplicates, tally
         assert self.expected, "a fault test must expect some events"
         row = documented_rows().get(self.test_name)

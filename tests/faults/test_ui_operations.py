@@ -17,13 +17,10 @@ from pathlib import Path
 import pytest
 
 import local_airflow
-from auth0_provider.names import COMMIT_TASK, DELIVER_TASK, FETCH_TASK, SKIPPED_PREFIX
-from auth0_provider.signing import generate_signing_secret
-from auth0_standin import Auth0StandIn
-from tests.airflow_stack import Stack, airflow_stack
+from auth0_provider.names import COMMIT_TASK, DEAD_LETTER_INDEX, DEAD_LETTER_PREFIX, DELIVER_TASK, FETCH_TASK
+from tests.airflow_stack import Stack, unpaused_stack
 from tests.faults.promise import Promise
 from tests.support import user_events
-from webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.scheduler
 QUIET = 90  # seconds each test needs without a scheduled run (they take 12-30 s here)
@@ -32,12 +29,9 @@ QUIET = 90  # seconds each test needs without a scheduled run (they take 12-30 s
 @pytest.fixture(scope="module", params=["local", "production"])
 def stack(request, tmp_path_factory) -> Iterator[Stack]:
     home: Path = tmp_path_factory.mktemp("airflow-home")
-    with Auth0StandIn() as standin, WebhookReceiver(secret=generate_signing_secret()) as receiver:
-        settings = {"AUTH0_WEBHOOKS_CONCURRENT_CALLS": "1", "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0"}
-        with airflow_stack(home, standin, receiver, settings, production=request.param == "production") as stack:
-            stack.unpause()  # the scheduler starts a run for the latest interval, on an empty tenant
-            local_airflow.wait_until(lambda: bool(stack.runs()), 60, "the first scheduled run", every=1)
-            yield stack
+    settings = {"AUTH0_WEBHOOKS_CONCURRENT_CALLS": "1", "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0"}
+    with unpaused_stack(home, settings, production=request.param == "production") as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -140,8 +134,9 @@ def test_a_failed_delivery_marked_success_is_skipped_named_and_recorded(stack, p
         commit_log
     )
     assert stack.watermark() == events[-1]
-    recorded = stack.asset_state(SKIPPED_PREFIX + events[1])
-    assert recorded["run_id"] == run_id and recorded["reason"] == "marked success by hand"
+    recorded = stack.asset_state(DEAD_LETTER_PREFIX + events[1])
+    assert recorded["run_id"] == run_id and recorded["reason"] == "skipped by hand"
+    assert events[1] in stack.asset_state(DEAD_LETTER_INDEX)
     assert events[1] not in stack.receiver.delivered_log_ids()
     promise.settle(duplicates=0)
 

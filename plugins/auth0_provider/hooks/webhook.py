@@ -9,6 +9,8 @@ differs is what a receiver on the public internet needs:
 - each send is signed with a fresh timestamp, over the exact body bytes;
 - only a 2xx is a delivery. Redirects are not followed (requests would replay a POST as a GET),
   410 Gone stops without retries, and a ``Retry-After`` on 429/503 is raised for the retry policy.
+  Any other 4xx but 401, 403, 404, 408 and 429 refuses this delivery's content (``WebhookRejected``):
+  such a delivery may be parked as a dead letter (``dead_letters``); endpoint trouble never is.
   An answer cut off mid-body is not a delivery either: it is sent again.
 """
 
@@ -22,7 +24,13 @@ from requests import PreparedRequest, Response, Session
 from requests.exceptions import ChunkedEncodingError
 
 from auth0_provider import signing
-from auth0_provider.exceptions import WebhookConfigError, WebhookDeliveryError, WebhookGone, WebhookRetryLater
+from auth0_provider.exceptions import (
+    WebhookConfigError,
+    WebhookDeliveryError,
+    WebhookGone,
+    WebhookRejected,
+    WebhookRetryLater,
+)
 from auth0_provider.masking import mask, mask_url, redact
 from auth0_provider.names import WEBHOOK_CONN_ID
 from auth0_provider.retry_after import retry_after_seconds
@@ -30,6 +38,8 @@ from auth0_provider.retry_after import retry_after_seconds
 DEFAULT_TIMEOUT = (10.0, 30.0)  # connect, read: a hung receiver must not hold a worker slot for long
 MAX_TIMEOUT = 300.0
 _SENSITIVE_HEADERS = ("authorization", "proxy-authorization")
+# 4xx answers about the endpoint, the URL or our credentials, not about the event: never a rejection
+ENDPOINT_TROUBLE_4XX = frozenset({401, 403, 404, 408, 429})
 
 
 class WebhookHook(HttpHook):
@@ -135,7 +145,10 @@ class WebhookHook(HttpHook):
             wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
             if wait is not None:
                 raise WebhookRetryLater(f"{what}; it asked to be retried in {wait:.0f} s", wait)
-        raise WebhookDeliveryError(f"{what}: {_snippet(response)}")
+        excerpt = _snippet(response)
+        if 400 <= status < 500 and status not in ENDPOINT_TROUBLE_4XX:
+            raise WebhookRejected(f"{what}, refusing this delivery: {excerpt}", status, excerpt)
+        raise WebhookDeliveryError(f"{what}: {excerpt}")
 
     def _timeout(self, value: Any) -> tuple[float, float]:
         """(connect, read) seconds from the ``timeout`` extra: one number or a pair, each in (0, 300]."""

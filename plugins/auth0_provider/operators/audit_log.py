@@ -10,12 +10,25 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.skipmixin import XCOM_SKIPMIXIN_KEY, XCOM_SKIPMIXIN_SKIPPED, SkipMixin
 
+from auth0_provider.dead_letters import to_redeliver
 from auth0_provider.events import LogEvent, parse_date
-from auth0_provider.exceptions import ClearedWithoutDeliveriesError, ReplayWindowError, RetentionGapError
+from auth0_provider.exceptions import (
+    ClearedWithoutDeliveriesError,
+    RedeliveryError,
+    ReplayWindowError,
+    RetentionGapError,
+)
 from auth0_provider.filters import EventFilter
 from auth0_provider.hooks.auth0 import Auth0Hook
 from auth0_provider.ledger import StreamLedger
-from auth0_provider.names import AUTH0_CONN_ID, CHECKPOINT_XCOM_KEY, DELIVER_TASK, STREAM, WATERMARK_VARIABLE
+from auth0_provider.names import (
+    AUTH0_CONN_ID,
+    CHECKPOINT_XCOM_KEY,
+    DELIVER_TASK,
+    REDELIVER_PARAM,
+    STREAM,
+    WATERMARK_VARIABLE,
+)
 from auth0_provider.receipts import Plan, attempt_for, receipts_since
 from auth0_provider.records import Checkpoint, Delivery, Receipt
 from auth0_provider.watermark import Watermark, WatermarkStore
@@ -58,7 +71,9 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     :param stream: the asset whose events are this stream's receipts.
 
     A backfill run, or a run triggered with conf ``replay_from``/``replay_to``, replays a window
-    instead (see ``ReplayWindow``): it never reads or writes the watermark.
+    instead (see ``ReplayWindow``): it never reads or writes the watermark. Neither does a run
+    triggered with conf ``redeliver`` (``"all"`` or a list of log ids), which sends those events
+    again from the dead-letter store (``dead_letters``).
     """
 
     template_fields = ()
@@ -97,6 +112,13 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         self._refuse_if_cleared_alone(context)
         limit = run_limit(self.max_events, self.batch_size)
         window = ReplayWindow.of_run(context)
+        redeliver = (context["dag_run"].conf or {}).get(REDELIVER_PARAM)
+        if redeliver not in (None, "", []):  # the Trigger form sends its empty fields too
+            if window is not None:
+                raise RedeliveryError(
+                    f'conf asks for both a replay ({window}) and a redelivery ("redeliver"): trigger one run for each.'
+                )
+            return self._redeliver(context, redeliver)
         if window is not None:
             return self._replay(context, window, limit)
         ledger = StreamLedger(context, self.stream)
@@ -134,6 +156,32 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             )
         return self._deliveries(context, dated, checkpoint, f"{summary}; {hook.requests_sent} Auth0 requests")
 
+    def _redeliver(self, context: Context, asked: Any) -> list[dict[str, Any]]:
+        """Send dead letters again, byte for byte under the same keys; the watermark is neither read nor written."""
+        ledger = StreamLedger(context, self.stream)
+        log_ids = to_redeliver(asked, ledger.index())
+        letters = {log_id: ledger.dead_letter(log_id) for log_id in log_ids}
+        gone = tuple(log_id for log_id, letter in letters.items() if letter is None)
+        deliveries = [letter.delivery for letter in letters.values() if letter is not None]
+        checkpoint = Checkpoint(
+            None, None, backlog=False, receipts_since=receipts_since(datetime.now(UTC)), redelivery=True, gone=gone
+        )
+        plan = Plan.of(deliveries)
+        self._push(context, replace(checkpoint, planned=plan.planned))
+        self.log.info(
+            "Redelivering %d dead letter(s) of %d in the store%s; the watermark is not touched",
+            len(deliveries),
+            len(letters),
+            f" ({len(gone)} already delivered by an earlier redelivery: {', '.join(gone)})" if gone else "",
+        )
+        return [{"delivery": delivery.to_json()} for delivery in plan.to_send]
+
+    def _push(self, context: Context, checkpoint: Checkpoint) -> None:
+        """The checkpoint for the commit; a run with no backlog skips what only a live backlog needs."""
+        context["ti"].xcom_push(key=CHECKPOINT_XCOM_KEY, value=checkpoint.to_json())
+        if not checkpoint.backlog or not checkpoint.moves_watermark:  # a replay never reads ahead
+            self._skip_backlog_tasks(context)
+
     def _deliveries(
         self, context: Context, events: list[LogEvent], checkpoint: Checkpoint, summary: str, resume: bool = False
     ) -> list[dict[str, Any]]:
@@ -143,9 +191,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         receipts = self._earlier_receipts(context, checkpoint) if resume and deliveries else ()
         plan = Plan.of(deliveries, receipts)
         checkpoint = replace(checkpoint, planned=plan.planned)
-        context["ti"].xcom_push(key=CHECKPOINT_XCOM_KEY, value=checkpoint.to_json())
-        if not checkpoint.backlog or checkpoint.window is not None:  # a replay never reads ahead
-            self._skip_backlog_tasks(context)
+        self._push(context, checkpoint)
         self.log.info(
             "Fetched %d, matched %d in %d deliveries%s; %s%s",
             len(events),

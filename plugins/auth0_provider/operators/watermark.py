@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from auth0_provider.dead_letters import dead_letter, index_with
 from auth0_provider.exceptions import MissingReceiptsError
 from auth0_provider.ledger import StreamLedger
-from auth0_provider.names import DELIVER_TASK, STREAM, WATERMARK_VARIABLE
+from auth0_provider.names import DELIVER_TASK, FETCH_TASK, STREAM, WATERMARK_VARIABLE
 from auth0_provider.receipts import Verdict, judge, missing_message
-from auth0_provider.records import Checkpoint, SkippedEvent
+from auth0_provider.records import SKIPPED_BY_HAND, Checkpoint, DeadLetter, Delivery
+from auth0_provider.settings import MAX_DEAD_LETTERS
 from auth0_provider.watermark import WatermarkStore, plan_commit
 
 if TYPE_CHECKING:
@@ -24,8 +27,13 @@ class Auth0WatermarkCommitOperator(BaseOperator):
     Every delivery the fetch planned must have a receipt, matched by idempotency key and log ids,
     never by map index or task state (``receipts.judge``). A delivery without one whose task
     instance is ``success`` was marked success by a person: the watermark passes it, and its events
-    are named in the log and recorded in the stream asset's state store (``skipped/<log id>``). Any
-    other delivery without a receipt fails the commit, with what to do about it.
+    are named in the log and kept in the dead-letter store. Any other delivery without a receipt
+    fails the commit, with what to do about it.
+
+    The commit is the one writer of the dead-letter store's index (``dead_letters``): it adds the
+    events this run's deliveries parked and those skipped by hand, and fails rather than pass
+    ``dead_letter_max``, so that the stream waits instead of dropping one. A redelivery run's
+    commit takes what it delivered off the index; neither touches the watermark.
 
     Wire it downstream of every delivery with ``trigger_rule="none_failed"`` (an empty map skips
     the deliveries; the watermark must still advance) and ``max_active_tis_per_dag=1`` so that two
@@ -33,6 +41,7 @@ class Auth0WatermarkCommitOperator(BaseOperator):
 
     :param checkpoint: the fetch task's ``records.Checkpoint``, as JSON; a replay's names its window,
         and then the watermark is not touched.
+    :param dead_letter_max: how many events the dead-letter store may hold.
     """
 
     template_fields = ("checkpoint",)
@@ -40,36 +49,52 @@ class Auth0WatermarkCommitOperator(BaseOperator):
     ui_fgcolor = "#ffffff"
 
     def __init__(
-        self, *, checkpoint: Any, watermark_variable: str = WATERMARK_VARIABLE, stream: Asset = STREAM, **kwargs: Any
+        self,
+        *,
+        checkpoint: Any,
+        watermark_variable: str = WATERMARK_VARIABLE,
+        stream: Asset = STREAM,
+        dead_letter_max: int = MAX_DEAD_LETTERS,
+        **kwargs: Any,
     ) -> None:
         kwargs.setdefault("inlets", [stream])
         super().__init__(**kwargs)
         self.checkpoint = checkpoint
         self.watermark_variable = watermark_variable
         self.stream = stream
+        self.dead_letter_max = dead_letter_max
 
     def execute(self, context: Context) -> bool:
         checkpoint = Checkpoint.from_json(self.checkpoint)
         verdict = self._account(context, checkpoint)
+        ledger = StreamLedger(context, self.stream)
+        if checkpoint.redelivery:
+            self._end_redelivery(ledger, checkpoint, verdict)
+            return False
         if checkpoint.window is not None:
             if verdict.skipped_by_hand:
                 self.log.warning(
                     "Marked success by hand, so not replayed: log id(s) %s", ", ".join(verdict.skipped_log_ids)
                 )
+            self._index(ledger, verdict.parked)
             self.log.info("A replay of %s: the watermark is not touched", checkpoint.window)
             return False
         store = WatermarkStore(self.watermark_variable)
         write, reason = plan_commit(checkpoint.start, checkpoint.end, store.read())
         if write:
-            self._record_skipped(context, verdict)  # before the watermark passes them: never lost unrecorded
+            # before the watermark passes them: never lost unrecorded
+            skipped = self._skipped_letters(context, verdict)
+            self._index(ledger, verdict.parked, skipped)
             store.write(checkpoint.end)
-            StreamLedger(context, self.stream).end_attempt()
-        elif verdict.skipped_by_hand:
-            self.log.warning(
-                "Marked success by hand and never delivered: log id(s) %s. Not recorded as skipped: this run "
-                "does not move the watermark past them.",
-                ", ".join(verdict.skipped_log_ids),
-            )
+            ledger.end_attempt()
+        else:
+            self._index(ledger, verdict.parked)
+            if verdict.skipped_by_hand:
+                self.log.warning(
+                    "Marked success by hand and never delivered: log id(s) %s. Not recorded as skipped: this run "
+                    "does not move the watermark past them.",
+                    ", ".join(verdict.skipped_log_ids),
+                )
         self.log.info("%s", reason)
         return write
 
@@ -85,29 +110,60 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         verdict = judge(checkpoint.planned, receipts, states)
         if verdict.missing:
             raise MissingReceiptsError(
-                missing_message(verdict, len(checkpoint.planned), checkpoint.start, checkpoint.window is not None)
+                missing_message(verdict, len(checkpoint.planned), checkpoint.start, not checkpoint.moves_watermark)
             )
         self.log.info(
-            "All %d planned deliveries accounted for: %d with a receipt, %d marked success by hand",
+            "All %d planned deliveries accounted for: %d with a receipt (%d event(s) of them parked), %d marked "
+            "success by hand",
             len(checkpoint.planned),
             len(verdict.delivered),
+            len(verdict.parked),
             len(verdict.skipped_by_hand),
         )
         return verdict
 
-    def _record_skipped(self, context: Context, verdict: Verdict) -> None:
+    def _skipped_letters(self, context: Context, verdict: Verdict) -> list[DeadLetter]:
+        """The events of the deliveries marked success by hand, as dead letters: bodies from the fetch's list."""
         if not verdict.skipped_by_hand:
-            return
-        ledger = StreamLedger(context, self.stream)
-        now = datetime.now(UTC)
-        run_id = context["run_id"]
+            return []
+        sent = context["ti"].xcom_pull(task_ids=FETCH_TASK) or []
+        now, run_id = datetime.now(UTC), context["run_id"]
+        letters = []
         for planned in verdict.skipped_by_hand:
-            for log_id in planned.log_ids:
-                ledger.record_skipped(SkippedEvent(log_id, planned.key, run_id, planned.map_index, now))
+            delivery = Delivery.from_json(sent[planned.map_index]["delivery"])
+            letters += dead_letter(delivery, None, SKIPPED_BY_HAND, run_id, planned.map_index, now)
         self.log.warning(
             "Marked success by hand, never delivered: the watermark passes %d event(s), log id(s) %s. They are "
-            "recorded in the state store of the asset %r under skipped/<log id>.",
+            "kept in the dead-letter store (the state store of the asset %r, 'dead/<log id>'); a run triggered "
+            'with conf {"redeliver": "all"} sends them.',
             len(verdict.skipped_log_ids),
             ", ".join(verdict.skipped_log_ids),
             self.stream.name,
+        )
+        return letters
+
+    def _index(self, ledger: StreamLedger, parked: Sequence[str], skipped: Sequence[DeadLetter] = ()) -> None:
+        """Count parked and skipped events in the dead-letter store, or fail if it would pass its bound."""
+        if not parked and not skipped:
+            return
+        index = index_with(ledger.index(), [*parked, *(letter.log_id for letter in skipped)], self.dead_letter_max)
+        ledger.keep(skipped)
+        ledger.write_index(index)
+        self.log.warning(
+            "The dead-letter store holds %d event(s) (at most %d); %d parked by this run: %s",
+            len(index),
+            self.dead_letter_max,
+            len(parked),
+            ", ".join(parked) or "none",
+        )
+
+    def _end_redelivery(self, ledger: StreamLedger, checkpoint: Checkpoint, verdict: Verdict) -> None:
+        delivered = {log_id for planned in verdict.delivered for log_id in planned.log_ids}
+        index = ledger.index()
+        kept = [log_id for log_id in index if log_id not in delivered and log_id not in checkpoint.gone]
+        ledger.write_index(kept)
+        self.log.info(
+            "Redelivered %d dead letter(s); the dead-letter store holds %d. The watermark is not touched.",
+            len(delivered),
+            len(kept),
         )

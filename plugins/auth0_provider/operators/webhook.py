@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.http.operators.http import HttpOperator
 from airflow.sdk import RetryDecision, RetryPolicy
 
-from auth0_provider.exceptions import WebhookRetryLater
+from auth0_provider.dead_letters import dead_letter, park_decision
+from auth0_provider.exceptions import WebhookGone, WebhookRejected, WebhookRetryLater
 from auth0_provider.hooks.webhook import WebhookHook
 from auth0_provider.ledger import StreamLedger
 from auth0_provider.names import CHECKPOINT_XCOM_KEY, FETCH_TASK, STREAM
 from auth0_provider.receipts import receipt_for
-from auth0_provider.records import Checkpoint, Delivery, Receipt
+from auth0_provider.records import PARKED, Checkpoint, DeadLetter, Delivery, Receipt, Rejection
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -64,15 +65,29 @@ class WebhookDeliveryOperator(HttpOperator):
     is active. A task instance run again after it delivered (cleared, or retried after its success was
     marked failed) finds its receipt and does not send again.
 
+    A delivery whose content the receiver refuses (``WebhookRejected``) is recorded as a
+    ``records.Rejection``; once refused for ``dead_letter_after`` while other deliveries succeed
+    (``dead_letters.park_decision``), it is parked: a batch is cut in halves, each sent under its own
+    key, until only the refused events are left, and those are kept in the dead-letter store. The
+    task then succeeds, its receipt naming the parked log ids, so the watermark moves on.
+
     Sending always goes through WebhookHook (signing, timeouts, status handling), whatever the
     connection's type, and never in deferrable mode: the triggerer would send it unsigned.
 
     :param delivery: the delivery as ``Delivery.to_json()`` gives it (the fetch task's output).
+    :param dead_letter_after: how long a delivery is refused before it is parked; None never parks.
     """
 
     template_fields = ("endpoint", "http_conn_id")
 
-    def __init__(self, *, delivery: Mapping[str, Any] | None = None, stream: Asset = STREAM, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        delivery: Mapping[str, Any] | None = None,
+        stream: Asset = STREAM,
+        dead_letter_after: timedelta | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("http_conn_id", WebhookHook.default_conn_name)
         kwargs.setdefault("method", "POST")
         kwargs.setdefault("do_xcom_push", False)
@@ -86,6 +101,7 @@ class WebhookDeliveryOperator(HttpOperator):
             kwargs.update(data=self.delivery.body, headers=self.delivery.headers)
         super().__init__(**kwargs)
         self.stream = stream
+        self.dead_letter_after = dead_letter_after
 
     @property
     def delivery_label(self) -> str:
@@ -106,15 +122,104 @@ class WebhookDeliveryOperator(HttpOperator):
                 )
                 StreamLedger(context, self.stream).issue(earlier)
                 return None
-        return super().execute(context)
+        try:
+            return super().execute(context)
+        except WebhookRejected as exc:
+            refused = exc
+        except WebhookGone:
+            raise
+        except Exception:
+            self._endpoint_trouble(context)
+            raise
+        return self._refused(context, refused)
 
     def process_response(self, context: Context, response: Response | list[Response]) -> Any:
         """The hook only returns 2xx answers: record this one as the delivery's receipt."""
         status = response.status_code if not isinstance(response, list) else response[-1].status_code
         receipt = Receipt(self.delivery.key, self.delivery.log_ids, status, datetime.now(UTC))
-        StreamLedger(context, self.stream).issue(receipt)
+        ledger = StreamLedger(context, self.stream)
+        if self.delivery.redelivery:
+            for log_id in self.delivery.log_ids:
+                ledger.discard(log_id)
+        ledger.issue(receipt)
         self.log.info("Delivered: the webhook answered %d to %s", status, self.delivery.key)
         return None
+
+    def _refused(self, context: Context, refused: WebhookRejected) -> None:
+        """Count this refusal; park the delivery if it is due (``dead_letters``), or fail the try."""
+        if self.delivery.redelivery:
+            self.log.warning("Refused again: %s stays in the dead-letter store", ", ".join(self.delivery.log_ids))
+            raise refused
+        ledger, now = StreamLedger(context, self.stream), datetime.now(UTC)
+        rejection = Rejection.after(
+            ledger.rejection(self.delivery.key), self.delivery.key, refused.status, refused.excerpt, now
+        )
+        ledger.record_rejection(rejection)
+        park, why = park_decision(rejection, self.dead_letter_after, now, lambda: ledger.receipts(rejection.first_at))
+        if not park:
+            self.log.warning("Not parked: %s", why)
+            raise refused
+        self.log.warning("Parking: %s", why)
+        try:
+            parked = self._parked_parts(rejection)
+        except Exception:
+            self._endpoint_trouble(context)
+            raise
+        letters = [
+            letter
+            for part, refusal in parked
+            for letter in dead_letter(part, refusal, PARKED, context["run_id"], context["ti"].map_index, now)
+        ]
+        if letters:
+            self._keep(ledger, letters)
+        else:
+            self.log.info("Cut into parts, the delivery was accepted whole: nothing parked")
+        ledger.forget_rejection(self.delivery.key)
+        parked_ids = tuple(letter.log_id for letter in letters)
+        ledger.issue(Receipt(self.delivery.key, self.delivery.log_ids, refused.status, now, parked=parked_ids))
+        return None
+
+    def _parked_parts(self, rejection: Rejection) -> list[tuple[Delivery, Rejection]]:
+        """The parts of this delivery the receiver still refuses, the rest delivered: halves, then quarters...
+
+        At most 2n - 2 more POSTs for n events; endpoint trouble on any of them fails the try.
+        """
+        if len(self.delivery.parts) < 2:
+            return [(self.delivery, rejection)]
+        parked: list[tuple[Delivery, Rejection]] = []
+        pending = list(self.delivery.halves())
+        while pending:
+            part = pending.pop(0)
+            try:
+                self.hook.run(self.endpoint, part.body, part.headers, self.extra_options)
+                self.log.info("Delivered part %s (%d events)", part.key, len(part.log_ids))
+            except WebhookRejected as exc:
+                if len(part.parts) < 2:
+                    refusal = rejection.of_part(part.key, exc.status, exc.excerpt, datetime.now(UTC))
+                    parked.append((part, refusal))
+                else:
+                    pending[0:0] = part.halves()
+        return parked
+
+    def _keep(self, ledger: StreamLedger, letters: list[DeadLetter]) -> None:
+        ledger.keep(letters)
+        self.log.warning(
+            "Parked %d of %d event(s) in the dead-letter store, refused by the webhook: log id(s) %s. The watermark "
+            'moves past them. To send them again, trigger the DAG with conf {"redeliver": "all"} (README: '
+            '"When a delivery keeps failing").',
+            len(letters),
+            len(self.delivery.log_ids),
+            ", ".join(letter.log_id for letter in letters),
+        )
+
+    def _endpoint_trouble(self, context: Context) -> None:
+        """A failure that is not a refusal: a delivery refused before starts its count again."""
+        if self.dead_letter_after is None or self.delivery.redelivery:
+            return
+        try:
+            StreamLedger(context, self.stream).forget_rejection(self.delivery.key)
+        except Exception:
+            self.log.warning("Could not reset this delivery's refusals", exc_info=True)
 
     def _earlier_receipt(self, context: Context) -> Receipt | None:
         """This delivery's receipt from an earlier try; unreadable, it costs a duplicate, never an event."""

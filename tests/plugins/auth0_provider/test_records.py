@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from auth0_provider.events import LogEvent
 from auth0_provider.exceptions import CheckpointError
 from auth0_provider.records import (
+    STALE_REJECTION,
     Attempt,
     Checkpoint,
     Delivery,
     PlannedDelivery,
     Receipt,
-    SkippedEvent,
+    Rejection,
     batch_id,
 )
 from auth0_provider.watermark import Watermark
@@ -92,14 +93,46 @@ def test_an_asset_event_without_a_receipt_is_not_taken_for_one():
         assert Receipt.from_event(extra) is None
 
 
-def test_an_attempt_and_a_skipped_event_survive_the_state_store():
+def test_an_attempt_survives_the_state_store_and_an_edited_one_is_a_new_start():
     attempt = Attempt("900001", NOW)
     assert Attempt.from_json(through_json(attempt.to_json())) == attempt
     assert Attempt.from_json(through_json(Attempt(None, NOW).to_json())) == Attempt(None, NOW)
     for edited in (None, "x", {"from": "900001"}, {"since": "yesterday"}):
         assert Attempt.from_json(edited) is None
-    skipped = SkippedEvent("900002", "900002", "manual__1", 3, NOW)
-    assert SkippedEvent.from_json(through_json(skipped.to_json())) == skipped
+
+
+@pytest.mark.parametrize("payload_format", ["event", "legacy", "log_stream"])
+def test_a_batch_cut_in_halves_gives_batches_byte_for_byte_as_if_made_from_those_events(payload_format):
+    events = [event(n, description="x" + str(n) + ", ]},[ {{ y }} Zo\u00eb \u202e") for n in range(1, 8)]
+    (batch,) = Delivery.batches(events, batch_size=7, payload_format=payload_format)
+    left, right = batch.halves()
+    assert left == Delivery.batches(events[:3], batch_size=3, payload_format=payload_format)[0]
+    assert right == Delivery.batches(events[3:], batch_size=4, payload_format=payload_format)[0]
+    assert Delivery.from_json(through_json(batch.to_json())).halves() == (left, right)
+    (alone,) = Delivery.batches(events[:1], batch_size=1, payload_format=payload_format)
+    with pytest.raises(ValueError, match="not a batch"):
+        alone.halves()
+
+
+def test_a_rejection_counts_from_the_first_refusal_until_it_goes_stale():
+    first = Rejection.after(None, "k", 422, "no", NOW)
+    assert (first.first_at, first.attempts) == (NOW, 1)
+    later = Rejection.after(first, "k", 400, "still no", NOW + timedelta(minutes=50))
+    assert (later.first_at, later.last_at, later.attempts, later.status) == (NOW, NOW + timedelta(minutes=50), 2, 400)
+    assert Rejection.after(later, "other", 422, "", NOW).attempts == 1
+    stale = Rejection.after(later, "k", 422, "", later.last_at + STALE_REJECTION + timedelta(seconds=1))
+    assert stale.attempts == 1
+    assert Rejection.from_json(through_json(later.to_json())) == later
+    for edited in (None, {}, {"key": "k"}, "x"):
+        assert Rejection.from_json(edited) is None
+
+
+def test_a_receipt_names_the_events_it_parked_and_a_checkpoint_its_redelivery():
+    receipt = Receipt("batch_x", ("900002", "900003"), 422, NOW, parked=("900003",))
+    assert Receipt.from_event(through_json(receipt.to_extra())) == receipt
+    checkpoint = Checkpoint(None, None, backlog=False, receipts_since=NOW, redelivery=True, gone=("900004",))
+    assert Checkpoint.from_json(through_json(checkpoint.to_json())) == checkpoint
+    assert not checkpoint.moves_watermark
 
 
 def test_a_checkpoint_from_before_receipts_fails_saying_how_to_go_on():

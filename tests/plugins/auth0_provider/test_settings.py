@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -47,6 +48,10 @@ def test_log_types_accept_known_codes():
         ("api_endpoints", "users?x=1", "'users, connections'"),
         ("payload", "json", "'log_stream'"),
         ("on_gap", "skip", "'continue'"),
+        ("dead_letter_after", "1 hour", "'90s', '15m', '1h' or '2d'"),
+        ("dead_letter_after", "0m", "'never' to turn parking off"),
+        ("dead_letter_after", "1.5h", "a whole number above 0"),
+        ("dead_letter_max", "0", "whole number from 1 to 1000"),
     ],
 )
 def test_invalid_values_name_the_setting_and_what_is_allowed(name, value, allowed):
@@ -75,3 +80,12 @@ def test_payload_accepts_the_three_formats():
 def test_every_log_type_in_the_real_fixtures_is_known():
     types = {json.loads(line)["type"] for line in load_fixture_lines()}
     assert settings(log_types=",".join(sorted(types))).log_types == types
+
+
+def test_dead_letter_after_is_a_number_and_a_unit_or_never():
+    assert settings().dead_letter_after == timedelta(hours=1)
+    assert settings().dead_letter_max == 1000
+    assert settings(dead_letter_after="90s").dead_letter_after == timedelta(seconds=90)
+    assert settings(dead_letter_after=" 15M ").dead_letter_after == timedelta(minutes=15)
+    assert settings(dead_letter_after="2d").dead_letter_after == timedelta(days=2)
+    assert settings(dead_letter_after="Never").dead_letter_after is None

@@ -12,7 +12,13 @@ from airflow.sdk._shared.secrets_masker import redact
 from airflow.sdk.exceptions import AirflowFailException
 
 from auth0_provider import signing
-from auth0_provider.exceptions import WebhookConfigError, WebhookDeliveryError, WebhookGone, WebhookRetryLater
+from auth0_provider.exceptions import (
+    WebhookConfigError,
+    WebhookDeliveryError,
+    WebhookGone,
+    WebhookRejected,
+    WebhookRetryLater,
+)
 from auth0_provider.hooks.webhook import WebhookHook
 from tests.support import self_signed_certificate
 from webhook_receiver import WebhookReceiver
@@ -145,6 +151,13 @@ def test_authorization_and_custom_headers_come_from_the_extra_and_are_masked(rec
         (503, {"Retry-After": "86400"}, WebhookRetryLater, 86400),
         (500, {}, WebhookDeliveryError, None),
         (302, {"Location": "http://127.0.0.1:9/elsewhere"}, WebhookDeliveryError, None),
+        (400, {}, WebhookRejected, None),
+        (422, {}, WebhookRejected, None),
+        (413, {}, WebhookRejected, None),
+        (401, {}, WebhookDeliveryError, None),
+        (403, {}, WebhookDeliveryError, None),
+        (404, {}, WebhookDeliveryError, None),
+        (408, {}, WebhookDeliveryError, None),
     ],
 )
 def test_only_a_2xx_is_a_delivery(receiver, connect, status, headers, expected, retry_after):
@@ -157,6 +170,16 @@ def test_only_a_2xx_is_a_delivery(receiver, connect, status, headers, expected, 
     assert isinstance(caught.value, AirflowFailException) == (status == 410)  # 410 is never retried
     assert receiver.deliveries == []
     assert len(receiver.requests) == 1  # a redirect is not followed
+
+
+def test_a_refusal_of_the_content_carries_its_status_and_a_redacted_excerpt_of_the_answer(receiver, connect):
+    receiver.echo_on_error = True
+    receiver.script["90020211103020606888"] = [(422, {})]
+    with pytest.raises(WebhookRejected, match="422 Unprocessable Entity, refusing this delivery") as caught:
+        send(connect(receiver, extra=json.dumps({"Authorization": "Bearer s3cr3t-token"})))
+    assert caught.value.status == 422
+    assert '"ok": false' in caught.value.excerpt
+    assert "s3cr3t-token" not in caught.value.excerpt
 
 
 def test_a_2xx_cut_off_mid_body_is_not_a_delivery(receiver, connect):
