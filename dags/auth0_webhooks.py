@@ -3,11 +3,14 @@
 fetch_logs reads the logs written after the watermark and keeps the wanted ones; deliver POSTs them
 (one, or AUTH0_WEBHOOKS_BATCH_SIZE per request) to the `auth0_webhook` connection, at most
 AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time, and each 2xx leaves a receipt (an event of the asset
-`auth0_webhooks`); commit_watermark moves the watermark only when every planned delivery has a
-receipt or was marked success by hand; drain_backlog starts the next run at once if the run stopped
-at its cap, and prefetch_next reads that run's logs meanwhile, in parallel with the deliveries. A
-backfill run, or a run triggered with replay_from/replay_to, re-sends the events dated in its window
-and leaves the watermark alone. Settings: README.md.
+`auth0_webhooks`); a delivery the receiver refuses for AUTH0_WEBHOOKS_DEAD_LETTER_AFTER while others
+succeed is parked in the dead-letter store instead. commit_watermark moves the watermark only when
+every planned delivery has a receipt (delivered or parked) or was marked success by hand;
+drain_backlog starts the next run at once if the run stopped at its cap, and prefetch_next reads that
+run's logs meanwhile, in parallel with the deliveries. A backfill run, or a run triggered with
+replay_from/replay_to, re-sends the events dated in its window, and one triggered with redeliver
+("all" or a list of log ids) sends dead letters again; both leave the watermark alone. Settings:
+README.md.
 """
 
 from __future__ import annotations
