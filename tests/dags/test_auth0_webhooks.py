@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.exceptions import ParamValidationError
 
 from auth0_provider.hooks.webhook import MAX_TIMEOUT
-from auth0_provider.names import COMMIT_TASK, DAG_ID, DELIVER_TASK, DRAIN_TASK, FETCH_TASK, PREFETCH_TASK, STREAM
+from auth0_provider.names import (
+    COMMIT_TASK,
+    DAG_ID,
+    DELIVER_TASK,
+    DRAIN_TASK,
+    FETCH_TASK,
+    PREFETCH_TASK,
+    REDELIVER_PARAM,
+    STREAM,
+)
 from parse_timing import HTTP_PROVIDER, median_parse_seconds
 from tests.conftest import REPO
 
@@ -44,6 +56,24 @@ def test_dag_imports_and_is_wired_for_at_least_once(monkeypatch):
 def test_batch_size_reaches_the_fetch_task(monkeypatch):
     dag = load(monkeypatch, batch_size="100").dags[DAG_ID]
     assert dag.get_task(FETCH_TASK).batch_size == 100
+
+
+def test_the_dead_letter_settings_reach_the_delivery_and_the_commit(monkeypatch):
+    dag = load(monkeypatch, dead_letter_after="15m", dead_letter_max="50").dags[DAG_ID]
+    assert dag.get_task(DELIVER_TASK).partial_kwargs["dead_letter_after"] == timedelta(minutes=15)
+    assert dag.get_task(COMMIT_TASK).dead_letter_max == 50
+    never = load(monkeypatch, dead_letter_after="never").dags[DAG_ID]
+    assert never.get_task(DELIVER_TASK).partial_kwargs["dead_letter_after"] is None
+
+
+def test_the_trigger_form_offers_a_redelivery_of_all_or_of_named_log_ids(monkeypatch):
+    params = load(monkeypatch).dags[DAG_ID].params
+    assert params[REDELIVER_PARAM] is None  # a plain run redelivers nothing
+    for asked in ("all", ["90020261201025044000000000000000000000000000000000000053"]):
+        params[REDELIVER_PARAM] = asked
+        assert params.validate()[REDELIVER_PARAM] == asked
+    with pytest.raises(ParamValidationError):
+        params[REDELIVER_PARAM] = {"all": True}
 
 
 @pytest.mark.parametrize(
