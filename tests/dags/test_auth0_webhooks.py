@@ -8,17 +8,9 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.exceptions import ParamValidationError
 
+from auth0_provider import names
 from auth0_provider.hooks.webhook import MAX_TIMEOUT
-from auth0_provider.names import (
-    COMMIT_TASK,
-    DAG_ID,
-    DELIVER_TASK,
-    DRAIN_TASK,
-    FETCH_TASK,
-    PREFETCH_TASK,
-    REDELIVER_PARAM,
-    STREAM,
-)
+from auth0_provider.names import COMMIT_TASK, DAG_ID, DELIVER_TASK, DRAIN_TASK, FETCH_TASK, PREFETCH_TASK, STREAM
 from parse_timing import HTTP_PROVIDER, median_parse_seconds
 from tests.conftest import REPO
 
@@ -68,12 +60,12 @@ def test_the_dead_letter_settings_reach_the_delivery_and_the_commit(monkeypatch)
 
 def test_the_trigger_form_offers_a_redelivery_of_all_or_of_named_log_ids(monkeypatch):
     params = load(monkeypatch).dags[DAG_ID].params
-    assert params[REDELIVER_PARAM] is None  # a plain run redelivers nothing
+    assert params[names.REDELIVER_PARAM] is None  # a plain run redelivers nothing
     for asked in ("all", ["90020261201025044000000000000000000000000000000000000053"]):
-        params[REDELIVER_PARAM] = asked
-        assert params.validate()[REDELIVER_PARAM] == asked
+        params[names.REDELIVER_PARAM] = asked
+        assert params.validate()[names.REDELIVER_PARAM] == asked
     with pytest.raises(ParamValidationError):
-        params[REDELIVER_PARAM] = {"all": True}
+        params[names.REDELIVER_PARAM] = {"all": True}
 
 
 @pytest.mark.parametrize(
