@@ -56,27 +56,31 @@ def park_decision(
 def dead_letter(
     delivery: Delivery, rejection: Rejection | None, reason: str, run_id: str, map_index: int | None, now: datetime
 ) -> list[DeadLetter]:
-    """One dead letter per event of ``delivery``, each the event alone, as a redelivery sends it."""
-    texts = delivery.elements() if delivery.parts else [delivery.body]
-    letters = []
-    for log_id, text in zip(delivery.log_ids, texts, strict=True):
-        alone = Delivery.batch((log_id,), (text,)) if delivery.parts else delivery
-        letters.append(
-            DeadLetter(
-                log_id=log_id,
-                key=alone.key,
-                body=alone.body,
-                reason=reason,
-                status=rejection.status if rejection else None,
-                excerpt=rejection.excerpt if rejection else "",
-                attempts=rejection.attempts if rejection else 0,
-                first_at=rejection.first_at if rejection else now,
-                last_at=rejection.last_at if rejection else now,
-                run_id=run_id,
-                map_index=map_index,
-            )
+    """One dead letter per event of ``delivery``, each the event alone, as a redelivery sends it.
+
+    Without a ``rejection`` (skipped by hand) the receiver never answered: no status, no attempts.
+    """
+    status, excerpt, attempts, first_at, last_at = (
+        (rejection.status, rejection.excerpt, rejection.attempts, rejection.first_at, rejection.last_at)
+        if rejection
+        else (None, "", 0, now, now)
+    )
+    return [
+        DeadLetter(
+            alone.log_ids[0],
+            alone.key,
+            alone.body,
+            reason,
+            status,
+            excerpt,
+            attempts,
+            first_at,
+            last_at,
+            run_id,
+            map_index,
         )
-    return letters
+        for alone in delivery.singles()
+    ]
 
 
 def index_with(index: Sequence[str], log_ids: Iterable[str], bound: int) -> list[str]:

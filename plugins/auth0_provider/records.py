@@ -79,6 +79,12 @@ class Delivery:
             position += length + 1  # and the ","
         return texts
 
+    def singles(self) -> list[Delivery]:
+        """Each event alone, as it is sent on its own: a batch of one from a batch, the delivery itself otherwise."""
+        if not self.parts:
+            return [self]
+        return [Delivery.batch((log_id,), (text,)) for log_id, text in zip(self.log_ids, self.elements(), strict=True)]
+
     def halves(self) -> tuple[Delivery, Delivery]:
         """The batch cut in two, each a batch of its own under its own key, byte for byte the same elements."""
         if len(self.parts) < 2:

@@ -179,7 +179,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     def _push(self, context: Context, checkpoint: Checkpoint) -> None:
         """The checkpoint for the commit; a run with no backlog skips what only a live backlog needs."""
         context["ti"].xcom_push(key=CHECKPOINT_XCOM_KEY, value=checkpoint.to_json())
-        if not checkpoint.backlog or not checkpoint.moves_watermark:  # a replay never reads ahead
+        if not checkpoint.backlog or not checkpoint.moves_watermark:  # a replay or redelivery never reads ahead
             self._skip_backlog_tasks(context)
 
     def _deliveries(

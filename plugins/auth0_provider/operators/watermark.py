@@ -81,20 +81,17 @@ class Auth0WatermarkCommitOperator(BaseOperator):
             return False
         store = WatermarkStore(self.watermark_variable)
         write, reason = plan_commit(checkpoint.start, checkpoint.end, store.read())
+        # before the watermark passes them: never lost unrecorded
+        self._index(ledger, verdict.parked, self._skipped_letters(context, verdict) if write else ())
         if write:
-            # before the watermark passes them: never lost unrecorded
-            skipped = self._skipped_letters(context, verdict)
-            self._index(ledger, verdict.parked, skipped)
             store.write(checkpoint.end)
             ledger.end_attempt()
-        else:
-            self._index(ledger, verdict.parked)
-            if verdict.skipped_by_hand:
-                self.log.warning(
-                    "Marked success by hand and never delivered: log id(s) %s. Not recorded as skipped: this run "
-                    "does not move the watermark past them.",
-                    ", ".join(verdict.skipped_log_ids),
-                )
+        elif verdict.skipped_by_hand:
+            self.log.warning(
+                "Marked success by hand and never delivered: log id(s) %s. Not recorded as skipped: this run "
+                "does not move the watermark past them.",
+                ", ".join(verdict.skipped_log_ids),
+            )
         self.log.info("%s", reason)
         return write
 
