@@ -99,9 +99,8 @@ class WebhookReceiver(LoopbackServer):
     def delivered_log_ids(self) -> list[str]:
         """The log id of every event accepted, one per event whether it came alone or in a batch."""
         with self._lock:
-            bodies = [d.json() for d in self.deliveries]
-        events = [event for body in bodies for event in (body if isinstance(body, list) else [body])]
-        return [event["log_id"] for event in events]
+            bodies = [d.body for d in self.deliveries]
+        return [log_id for body in bodies for log_id in _log_ids(body)]
 
     def reset(self) -> None:
         with self._lock:
@@ -154,15 +153,11 @@ class WebhookReceiver(LoopbackServer):
 
 
 def _log_ids(body: bytes) -> list[str]:
-    """The log ids a body carries, whatever its payload format; none when it is not JSON."""
+    """The log id of each event a body carries, alone or in a batch (a ``log_stream`` element carries it
+    beside its ``data``); none when it is not JSON."""
     try:
         parsed = json.loads(body)
     except ValueError:
         return []
     events = parsed if isinstance(parsed, list) else [parsed]
-    found = []
-    for event in events:
-        if isinstance(event, dict):
-            inner = event.get("data") if isinstance(event.get("data"), dict) else event
-            found.append(str(inner.get("log_id") or event.get("log_id") or ""))
-    return found
+    return [str(event["log_id"]) for event in events if isinstance(event, dict) and "log_id" in event]
