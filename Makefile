@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 BENCH := $(VENV)/.bench-installed
 
-.PHONY: run test unit test-faults system-packages lint bench clean
+.PHONY: run test unit test-faults system-packages lint bench screenshot clean
 
 $(RUNTIME): requirements.txt include/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ test-faults: $(DEV) system-packages
 # About 22 minutes; the 100,000-event drain alone is bounded below by the read limit (10 minutes).
 bench: $(BENCH)
 	$(PY) include/benchmark.py
+
+# The README's picture of the status page (docs/status-page.png), from the browser test's stack.
+screenshot: $(DEV) system-packages
+	STATUS_PAGE_SCREENSHOT=docs/status-page.png $(VENV)/bin/pytest -q tests/dags/test_stream_status.py -k status_page_shows
 
 clean:
 	rm -rf $(VENV) .airflow

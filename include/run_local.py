@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 
+from auth0_provider.names import STATUS_URL_PREFIX
 from auth0_provider.signing import generate_signing_secret
 from auth0_standin import ActivityGenerator, Auth0StandIn
 from example_receiver import ExampleReceiver, print_event
@@ -29,7 +30,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     started: list = []
     processes = []
-    extra = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
+    extra = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False", "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     try:
         if os.environ.get("AIRFLOW_CONN_AUTH0_DEFAULT"):
             print("Auth0: the tenant in AIRFLOW_CONN_AUTH0_DEFAULT")
@@ -60,6 +61,7 @@ def main() -> int:
             wait_for(f"http://127.0.0.1:{port}/api/v2/monitor/health", 300, processes)
         print(
             f"\nAirflow UI: http://127.0.0.1:{port}   login: admin / {admin_password(HOME)}\n"
+            f"Status page: http://127.0.0.1:{port}{STATUS_URL_PREFIX}/   (in the UI: Browse > Auth0 webhooks)\n"
             "DAG auth0_webhooks is unpaused and runs every 5 minutes; the first run starts once the DAG is "
             "parsed.\nPress Ctrl-C to stop everything.\n",
             flush=True,

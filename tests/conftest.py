@@ -80,7 +80,8 @@ def pytest_runtest_makereport(
     A CI run keeps nothing but its output, and the stack's home is a temporary folder.
     """
     report = yield
-    stack = getattr(item, "funcargs", {}).get("stack")
+    funcargs = getattr(item, "funcargs", {})
+    stack = funcargs.get("stack") or getattr(funcargs.get("story"), "stack", None)
     log = getattr(stack, "components_log", None)
     if report.failed and log and log.exists():
         tail = log.read_text(errors="replace").splitlines()[-COMPONENT_LOG_LINES:]

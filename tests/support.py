@@ -89,3 +89,24 @@ def self_signed_certificate(directory: Path) -> tuple[str, str]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return str(certfile), str(keyfile)
+
+
+FORM_ID = "Xq7Lp2Za"  # the api-server tests a connection form as a temporary connection with a random id like this
+
+
+def press_test_button(monkeypatch, **form: object) -> tuple[bool, str]:
+    """What the connection form's Test button does (``POST /api/v2/connections/test``): the form as
+    ``AIRFLOW_CONN_<random id>``, then ``Connection.test_connection()``, which builds the hook from the
+    provider metadata with that id and calls its ``test_connection()``."""
+    import warnings
+
+    from airflow.models.connection import Connection
+
+    connection = Connection(conn_id=FORM_ID, **form)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{FORM_ID.upper()}", connection.get_uri())
+    try:
+        with warnings.catch_warnings():  # Airflow's own, from Connection.get_hook
+            warnings.filterwarnings("ignore", message="ProvidersManager.hooks is deprecated")
+            return connection.test_connection()
+    finally:
+        monkeypatch.delenv(f"AIRFLOW_CONN_{FORM_ID.upper()}")

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Debian's packages the production-topology tests start: a PostgreSQL server and Redis.
+# Debian's packages the tests need: a PostgreSQL server and Redis for the production-topology tests,
+# and a headless Chromium (with a font, or screenshots show text as blank boxes) for the browser tests.
 # Installs only what is missing, and keeps the packages' own services from starting: the tests
 # start their own servers on free ports and stop them by process id.
 set -euo pipefail
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+[ -x /usr/lib/chromium/chromium ] || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -27,6 +27,8 @@ class WebhookConfigError(AirflowFailException):
 class WebhookGone(AirflowFailException):
     """The receiver answered 410 Gone: it asked us to stop sending."""
 
+    status = 410
+
 
 class WatermarkError(AirflowFailException):
     """The stored watermark cannot be read or written as we need."""
@@ -56,6 +58,10 @@ class RedeliveryError(AirflowFailException):
     """The run's conf asks to redeliver what the dead-letter store does not hold."""
 
 
+class AlertConfigError(AirflowFailException):
+    """The alert connection is missing, of a type that cannot send alerts, or lacks what it needs."""
+
+
 class ClearedWithoutDeliveriesError(AirflowFailException):
     """fetch_logs was cleared alone, while its deliveries still hold results for what it read before."""
 
@@ -67,15 +73,23 @@ class Auth0Error(AirflowException):
     """Auth0 could not be reached, or answered in a way a retry of the task may fix."""
 
 
+class AlertDeliveryError(AirflowException):
+    """The alert channel did not take the alert (unreachable, refused, timed out): another try may get through."""
+
+
 class WebhookDeliveryError(AirflowException):
     """The receiver did not accept the delivery; a retry may."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the receiver's answer, None when none came
 
 
 class WebhookRetryLater(WebhookDeliveryError):
     """The receiver asked, with Retry-After, to be retried no sooner than ``retry_after`` seconds."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float, status: int | None = None) -> None:
+        super().__init__(message, status)
         self.retry_after = retry_after
 
 
@@ -87,6 +101,5 @@ class WebhookRejected(WebhookDeliveryError):
     """
 
     def __init__(self, message: str, status: int, excerpt: str) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.excerpt = excerpt

@@ -8,7 +8,11 @@ Airflow keeps both in the metadata DB, where every worker and every later run ca
 - the asset's state store keeps the current ``attempt`` (``records.Attempt``: begun by the fetch of a
   run that starts from a new watermark, ended by the commit that moves it), ``rejected/<key>`` for
   each delivery the receiver keeps refusing (``records.Rejection``), and the dead-letter store:
-  ``dead/<log id>`` (``records.DeadLetter``) and its index ``dead-letters`` (``dead_letters``).
+  ``dead/<log id>`` (``records.DeadLetter``) and its index ``dead-letters`` (``dead_letters``); and
+  for the status page and the alerts, the last live ``reading`` (``records.Reading``), the
+  ``last-failure`` of a delivery (``records.Failure``), each
+  ``trouble/<kind>`` a person must fix (``records.Trouble``) and the ``alerts`` sent and not yet cleared
+  (``records.OpenIncidents``).
 
 Both are reached by the asset's name, not through the task's inlets, so that the delivery task,
 mapped a thousand times a run, declares none (see WebhookDeliveryOperator): a task with inlets costs
@@ -20,12 +24,35 @@ and the commit declare the stream among their inlets, which also keeps the asset
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from auth0_provider.dead_letters import index_from
-from auth0_provider.names import ATTEMPT_KEY, DEAD_LETTER_INDEX, DEAD_LETTER_PREFIX, REJECTED_PREFIX, STREAM
-from auth0_provider.records import Attempt, DeadLetter, Receipt, Rejection, iso
+from auth0_provider.names import (
+    ATTEMPT_KEY,
+    DEAD_LETTER_INDEX,
+    DEAD_LETTER_PREFIX,
+    LAST_FAILURE_KEY,
+    OPEN_INCIDENTS_KEY,
+    READING_KEY,
+    REJECTED_PREFIX,
+    STREAM,
+    TROUBLE_PREFIX,
+)
+from auth0_provider.records import (
+    AUTH0_REFUSED,
+    RETENTION_GAP,
+    Attempt,
+    DeadLetter,
+    Failure,
+    OpenIncidents,
+    Reading,
+    Receipt,
+    Rejection,
+    Trouble,
+    iso,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -103,6 +130,44 @@ class StreamLedger:
             self._state.set(DEAD_LETTER_INDEX, log_ids)
         else:
             self._state.delete(DEAD_LETTER_INDEX)
+
+    # -- what the status page and the alerts read ------------------------------------------------
+
+    def note_reading(self, reading: Reading) -> None:
+        self._state.set(READING_KEY, reading.to_json())
+
+    def troubles(self) -> list[Trouble]:
+        found = (Trouble.from_json(self._state.get(TROUBLE_PREFIX + kind)) for kind in (AUTH0_REFUSED, RETENTION_GAP))
+        return [trouble for trouble in found if trouble is not None]
+
+    def report(self, trouble: Trouble) -> None:
+        """Keep the trouble, since when it was first found: found again while open, it keeps its first date."""
+        earlier = Trouble.from_json(self._state.get(TROUBLE_PREFIX + trouble.kind))
+        if earlier is not None and earlier.open_at(trouble.since):
+            trouble = replace(trouble, since=earlier.since)
+        self._state.set(TROUBLE_PREFIX + trouble.kind, trouble.to_json())
+
+    def resolve(self, kind: str) -> None:
+        self._state.delete(TROUBLE_PREFIX + kind)
+
+    def resolve_gap(self) -> None:
+        """The watermark's log is kept again: a gap that stopped the stream is over (a passed one ends by itself)."""
+        gap = Trouble.from_json(self._state.get(TROUBLE_PREFIX + RETENTION_GAP))
+        if gap is not None and gap.until is None:
+            self.resolve(RETENTION_GAP)
+
+    def note_failure(self, failure: Failure) -> None:
+        """The latest failed delivery try (mapped deliveries race here: any recent one will do as the reason)."""
+        self._state.set(LAST_FAILURE_KEY, failure.to_json())
+
+    def last_failure(self) -> Failure | None:
+        return Failure.from_json(self._state.get(LAST_FAILURE_KEY))
+
+    def open_incidents(self) -> OpenIncidents:
+        return OpenIncidents.from_json(self._state.get(OPEN_INCIDENTS_KEY))
+
+    def note_open_incidents(self, incidents: OpenIncidents) -> None:
+        self._state.set(OPEN_INCIDENTS_KEY, incidents.to_json())
 
     @property
     def _state(self):

@@ -185,6 +185,11 @@ class Checkpoint:
     def moves_watermark(self) -> bool:
         return self.window is None and not self.redelivery
 
+    @property
+    def read_new(self) -> bool:
+        """Did the run read past its start? If not, the tenant logged nothing new since."""
+        return self.end is not None and self.end.is_after(self.start)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "start": self.start and self.start.to_json(),
@@ -420,3 +425,205 @@ class DeadLetter:
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
+
+
+# -- what the status page and the alerts read ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Auth0Usage:
+    """What one task asked of Auth0 (fetch, prefetch -> the status page): requests, and rate-limit waits."""
+
+    requests: int
+    rate_limit_waits: int = 0
+    waited_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "rate_limit_waits": self.rate_limit_waits,
+            "waited_seconds": self.waited_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Auth0Usage | None:
+        try:
+            return cls(int(value["requests"]), int(value["rate_limit_waits"]), float(value["waited_seconds"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Where a live run started (the watermark) and the newest log Auth0 had for it, ``at`` then.
+
+    Kept in the stream's state store by the fetch of every run that may move the watermark; the
+    status page measures the lag with it: how far the watermark is behind Auth0's newest log.
+    ``backlog`` says Auth0 had more than the run read, so the newest log is at least ``end``.
+    """
+
+    at: datetime
+    start: Watermark | None
+    end: Watermark | None
+    backlog: bool
+
+    def lag_behind(self, watermark: Watermark | None) -> timedelta | None:
+        """How much older the watermark is than the newest log read; None when a date is unknown."""
+        from auth0_provider.events import parse_date
+
+        newest = parse_date(self.end.date) if self.end else None
+        if newest is None:
+            return timedelta(0) if self.end is None or self.end == watermark else None
+        if watermark is not None and not self.end.is_after(watermark):
+            return timedelta(0)
+        stood = parse_date(watermark.date) if watermark else None
+        return None if stood is None else max(newest - stood, timedelta(0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "start": self.start and self.start.to_json(),
+            "end": self.end and self.end.to_json(),
+            "backlog": self.backlog,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Reading | None:
+        try:
+            return cls(
+                from_iso(value["at"]),
+                Watermark.from_json(value.get("start")),
+                Watermark.from_json(value.get("end")),
+                bool(value.get("backlog")),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """What a run's commit did (commit -> the status page): delivered and parked events, and the watermark.
+
+    ``kind`` is ``live``, ``replay`` or ``redelivery``; only a live commit can move the watermark.
+    """
+
+    at: datetime
+    kind: str
+    moved: bool
+    end: Watermark | None
+    delivered: int  # events the webhook accepted in this run's deliveries (and earlier runs' it resumed)
+    parked: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "kind": self.kind,
+            "moved": self.moved,
+            "end": self.end and self.end.to_json(),
+            "delivered": self.delivered,
+            "parked": self.parked,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> CommitRecord | None:
+        try:
+            return cls(
+                from_iso(value["at"]),
+                str(value["kind"]),
+                bool(value["moved"]),
+                Watermark.from_json(value.get("end")),
+                int(value["delivered"]),
+                int(value["parked"]),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A delivery's try that failed (deliver -> the status page): the receiver's status, or None if none came."""
+
+    label: str
+    events: int
+    status: int | None
+    reason: str  # the error, as the task log has it: redacted
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "events": self.events,
+            "status": self.status,
+            "reason": self.reason,
+            "at": iso(self.at),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Failure | None:
+        try:
+            status = value.get("status")
+            return cls(
+                str(value["label"]),
+                int(value["events"]),
+                None if status is None else int(status),
+                str(value["reason"]),
+                from_iso(value["at"]),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+
+
+AUTH0_REFUSED = "auth0-refused"  # Auth0 refused the connection's credentials or scope
+RETENTION_GAP = "retention-gap"  # logs after the watermark aged out before they were delivered
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """Something a person must fix, as the fetch found it (fetch -> the status page and the alerts).
+
+    Kept in the stream's state store until a fetch reads from Auth0 again (``AUTH0_REFUSED``) or
+    finds the watermark's log kept again (``RETENTION_GAP``), or, for one that is over by itself (a gap
+    passed by ``AUTH0_WEBHOOKS_ON_GAP=continue``), ``until`` then.
+    """
+
+    kind: str
+    since: datetime
+    message: str
+    until: datetime | None = None
+
+    def open_at(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "since": iso(self.since),
+            "message": self.message,
+            "until": self.until and iso(self.until),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Trouble | None:
+        try:
+            until = value.get("until")
+            return cls(str(value["kind"]), from_iso(value["since"]), str(value["message"]), until and from_iso(until))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class OpenIncidents:
+    """The incidents an alert has announced and no alert has cleared yet, by kind (alert task -> its next run)."""
+
+    since: Mapping[str, datetime]
+
+    def to_json(self) -> dict[str, Any]:
+        return {kind: iso(moment) for kind, moment in self.since.items()}
+
+    @classmethod
+    def from_json(cls, value: Any) -> OpenIncidents:
+        """Nothing open for anything unreadable: an incident still open is then announced again, never missed."""
+        try:
+            return cls({str(kind): from_iso(moment) for kind, moment in (value or {}).items()})
+        except (AttributeError, TypeError, ValueError):
+            return cls({})

@@ -26,6 +26,7 @@ MAX_BATCH_SIZE = 1000
 # The dead-letter store's index is one value in Airflow's asset state store: 1,000 log ids fit within
 # its 64 KB policy limit ([state_store] max_value_storage_bytes).
 MAX_DEAD_LETTERS = 1000
+_CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -48,6 +49,8 @@ class Settings:
     on_gap: str = "fail"
     dead_letter_after: timedelta | None = timedelta(hours=1)  # None: never park
     dead_letter_max: int = MAX_DEAD_LETTERS
+    alert_conn_id: str | None = None  # None: no alerts
+    alert_after: timedelta = timedelta(minutes=30)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +102,8 @@ class Settings:
             dead_letter_max=_int_in_range(
                 "DEAD_LETTER_MAX", raw("DEAD_LETTER_MAX"), defaults.dead_letter_max, 1, MAX_DEAD_LETTERS
             ),
+            alert_conn_id=_conn_id("ALERT_CONN_ID", raw("ALERT_CONN_ID")),
+            alert_after=_duration("ALERT_AFTER", raw("ALERT_AFTER"), defaults.alert_after),
         )
 
 
@@ -176,14 +181,31 @@ def _choice(name: str, value: str | None, default: str, choices: tuple[str, ...]
 
 def _duration_or_never(name: str, value: str | None, default: timedelta | None) -> timedelta | None:
     """A number and a unit (``90s``, ``15m``, ``1h``, ``2d``), or ``never``."""
+    if value is not None and value.lower() == "never":
+        return None
+    return _duration(name, value, default, ", or 'never' to turn parking off")
+
+
+def _duration(name: str, value: str | None, default: timedelta | None, besides: str = "") -> timedelta | None:
+    """A number and a unit: ``90s``, ``15m``, ``1h``, ``2d``."""
     if value is None or value == "":
         return default
-    if value.lower() == "never":
-        return None
     match = _DURATION.match(value.lower())
     if match is None or int(match.group(1)) == 0:
         raise SettingsError(
             f"{PREFIX}{name}: {value!r} is not allowed. Use a whole number above 0 and a unit, s, m, h or d "
-            "(for example '90s', '15m', '1h' or '2d'), or 'never' to turn parking off."
+            f"(for example '90s', '15m', '1h' or '2d'){besides}."
         )
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _conn_id(name: str, value: str | None) -> str | None:
+    """An Airflow connection id, or None when unset."""
+    if value is None or value == "":
+        return None
+    if not _CONN_ID.match(value):
+        raise SettingsError(
+            f"{PREFIX}{name}: {value!r} is not an Airflow connection id. Use the id of a connection you made "
+            "(letters, digits, '_', '-' and '.'), for example 'auth0_alerts'."
+        )
+    return value

@@ -80,9 +80,10 @@ def test_the_trigger_form_offers_a_redelivery_of_all_or_of_named_log_ids(monkeyp
 def test_invalid_setting_fails_the_import_naming_it(monkeypatch, name, value, allowed):
     bag = load(monkeypatch, **{name: value})
     assert DAG_ID not in bag.dags
-    (error,) = bag.import_errors.values()
-    assert f"AUTH0_WEBHOOKS_{name.upper()}" in error
-    assert allowed in error
+    assert len(bag.import_errors) == 2  # the delivery DAG's file and the alerts DAG's: both read the settings
+    for error in bag.import_errors.values():
+        assert f"AUTH0_WEBHOOKS_{name.upper()}" in error
+        assert allowed in error
 
 
 def test_dag_file_is_cheap_to_parse():
@@ -123,3 +124,32 @@ def test_the_stream_asset_is_declared_by_fetch_and_commit_and_not_by_the_mapped_
         assert dag.get_task(task_id).outlets == []
     deliver = dag.get_task(DELIVER_TASK)
     assert not deliver.partial_kwargs.get("inlets") and not deliver.partial_kwargs.get("outlets")
+
+
+def test_the_alerts_dag_exists_only_when_an_alert_connection_is_named(monkeypatch):
+    assert names.ALERTS_DAG_ID not in load(monkeypatch).dags
+    bag = load(monkeypatch, alert_conn_id="oncall_smtp", alert_after="45m")
+    assert bag.import_errors == {}
+    dag = bag.dags[names.ALERTS_DAG_ID]
+    check = dag.get_task(names.ALERTS_TASK)
+    assert (check.alert_conn_id, check.alert_after) == ("oncall_smtp", timedelta(minutes=45))
+
+
+def test_the_alerts_dag_runs_every_5_minutes_unpaused_and_is_never_held_by_a_long_run(monkeypatch):
+    dag = load(monkeypatch, alert_conn_id="oncall_smtp").dags[names.ALERTS_DAG_ID]
+    assert dag.timetable.expression == "*/5 * * * *"
+    assert dag.is_paused_upon_creation is False
+    assert dag.max_active_runs == 1
+    assert dag.dagrun_timeout <= timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("alert_after", "half an hour", "AUTH0_WEBHOOKS_ALERT_AFTER: 'half an hour' is not allowed"),
+        ("alert_conn_id", "my alerts!", "AUTH0_WEBHOOKS_ALERT_CONN_ID: 'my alerts!' is not an Airflow connection id"),
+    ],
+)
+def test_a_bad_alert_setting_is_an_import_error_that_names_it(monkeypatch, setting, value, named):
+    bag = load(monkeypatch, **({"alert_conn_id": "oncall_smtp"} | {setting: value}))
+    assert any(named in error for error in bag.import_errors.values())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,15 +17,25 @@ from urllib.parse import quote, urlsplit
 import requests
 from airflow.sdk import BaseHook
 
+from auth0_provider import metrics
 from auth0_provider.events import LogEvent, MalformedLogPage, log_id_key, parse_log_page
 from auth0_provider.exceptions import Auth0ConfigError, Auth0Error
-from auth0_provider.hooks.token_cache import CachedToken, TokenCache, VariableTokenCache
+from auth0_provider.hooks.token_cache import CachedToken, MemoryTokenCache, TokenCache, VariableTokenCache
 from auth0_provider.masking import mask, redact
 from auth0_provider.names import AUTH0_CONN_ID
+from auth0_provider.records import Auth0Usage
 from auth0_provider.retry_after import retry_after_seconds
 
 PAGE_SIZE = 100  # the Logs API maximum for `take` and `per_page`
 USER_AGENT = "airflow-provider-auth0-webhooks"
+READ_LOGS = "read:logs"
+# Where the scope is granted, for messages that ask a person to grant it
+GRANT_READ_LOGS = (
+    "grant it in Auth0 Dashboard > Applications > APIs > Auth0 Management API > Machine to Machine Applications"
+)
+# The UI's Test button waits for the answer: one attempt, short timeouts, at most one short 429 wait
+TEST_TIMEOUT = (10.0, 20.0)
+TEST_MAX_RATE_LIMIT_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -81,9 +93,12 @@ class Auth0Hook(BaseHook):
         self.clock = clock
         self.sleep = sleep
         self.requests_sent = 0
+        self.rate_limit_waits = 0  # 429s waited out, and empty buckets waited for before sending
+        self.rate_limit_waited = 0.0  # seconds
         self._tenant: Tenant | None = None
         self._session: requests.Session | None = None
         self._token: str | None = None
+        self._granted_scopes: tuple[str, ...] | None = None  # of the token this hook obtained, if Auth0 said
         self._not_before = 0.0  # Unix time before which the next request would only get a 429
 
     # -- connection -------------------------------------------------------------------------
@@ -136,6 +151,51 @@ class Auth0Hook(BaseHook):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- the UI's Test button ---------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Get a token and read one log, as a run would, for ``POST /api/v2/connections/test``.
+
+        The api-server passes the form as a temporary connection (an ``AIRFLOW_CONN_*`` variable named
+        by a random id, which ``auth0_conn_id`` holds here). The token is kept in memory only: a Test
+        neither reads nor writes the token cache Variable, so it needs no metadata DB and leaves no
+        token behind. One attempt, short timeouts: the UI waits for the answer.
+        """
+        probe = Auth0Hook(
+            self.auth0_conn_id,
+            token_cache=MemoryTokenCache(),
+            timeout=TEST_TIMEOUT,
+            max_attempts=1,
+            max_rate_limited=1,
+            max_rate_limit_wait=TEST_MAX_RATE_LIMIT_WAIT,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        try:
+            with probe:
+                tenant = probe.tenant
+                probe.get_access_token()
+                scopes = probe._granted_scopes
+                if scopes is not None and READ_LOGS not in scopes:
+                    shown = ", ".join(scopes[:5]) + (f" and {len(scopes) - 5} more" if len(scopes) > 5 else "")
+                    return False, (
+                        f"Auth0 granted connection {tenant.conn_id!r} a token without {READ_LOGS} (its scopes: "
+                        f"{shown or 'none'}): the application has no {READ_LOGS} scope: {GRANT_READ_LOGS}."
+                    )
+                page = probe._get_logs({"per_page": 1, "page": 0}, renew=False)  # the token is fresh
+        except (Auth0ConfigError, Auth0Error) as exc:
+            return False, probe._scrub(str(exc))
+        except Exception as exc:  # the api-server shows any message: keep it without secrets
+            return False, probe._scrub(f"Connection {self.auth0_conn_id!r}: {type(exc).__name__}: {exc}")
+        return True, f"Token granted and {len(page)} log(s) read from {urlsplit(tenant.base_url).netloc}"
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the client secret or the token, even where the secrets masker is off."""
+        for secret in (self._tenant.client_secret if self._tenant else None, self._token):
+            if secret:
+                text = text.replace(secret, "***")
+        return redact(text)
+
     # -- access token -----------------------------------------------------------------------
 
     def get_access_token(self) -> str:
@@ -159,10 +219,24 @@ class Auth0Hook(BaseHook):
         }
         response = self._send("POST", f"{tenant.base_url}/oauth/token", json=body)
         if response.status_code in (400, 401, 403):
-            raise Auth0ConfigError(
+            refused = (
                 f"Auth0 refused the client credentials of connection {tenant.conn_id!r} "
-                f"(HTTP {response.status_code}: {_error_text(response)}). Check the client id and secret, "
-                f"and that the application is authorized for the Management API ({tenant.audience})."
+                f"(HTTP {response.status_code}: {_error_text(response)})"
+            )
+            if response.status_code == 401:  # access_denied: no such client, or not its secret
+                raise Auth0ConfigError(
+                    f"{refused}: check the Client Secret (the connection's password) and the Client ID (its login)."
+                )
+            if response.status_code == 403:  # the application is not authorized for this audience
+                raise Auth0ConfigError(
+                    f"{refused}: the application is not authorized for the Management API ({tenant.audience}). "
+                    "Authorize it in Auth0 Dashboard > Applications > APIs > Auth0 Management API > Machine to "
+                    "Machine Applications; for a custom domain, set the audience extra to "
+                    "https://<tenant>.auth0.com/api/v2/."
+                )
+            raise Auth0ConfigError(
+                f"{refused}. Check the client id and secret, and that the application is authorized for the "
+                f"Management API ({tenant.audience})."
             )
         if not response.ok:
             raise Auth0Error(f"Auth0 token endpoint answered HTTP {response.status_code}: {_error_text(response)}")
@@ -172,6 +246,8 @@ class Auth0Hook(BaseHook):
         except (ValueError, KeyError, TypeError):
             raise Auth0Error("Auth0 token endpoint answered without an access_token") from None
         mask(token)
+        scope = answer.get("scope")
+        self._granted_scopes = tuple(scope.split()) if isinstance(scope, str) else None
         now = self.clock()
         renew_after = now + expires_in - min(600.0, expires_in * 0.2)
         self.token_cache.store(CachedToken(token, renew_after, tenant.fingerprint))
@@ -233,8 +309,8 @@ class Auth0Hook(BaseHook):
         """Whether Auth0 still keeps this log (``GET /api/v2/logs/{id}``; 404 once retention dropped it)."""
         return self._authorized_get(f"/api/v2/logs/{quote(log_id, safe='')}", {}, missing_ok=True) is not None
 
-    def _get_logs(self, params: dict[str, Any]) -> list[LogEvent]:
-        response = self._authorized_get("/api/v2/logs", params)
+    def _get_logs(self, params: dict[str, Any], *, renew: bool = True) -> list[LogEvent]:
+        response = self._authorized_get("/api/v2/logs", params, renew=renew)
         try:
             return parse_log_page(response.content.decode("utf-8"))
         except (MalformedLogPage, UnicodeDecodeError) as exc:
@@ -242,9 +318,10 @@ class Auth0Hook(BaseHook):
             raise Auth0Error(f"Auth0 answered GET /api/v2/logs with an unusable body ({content_type}): {exc}") from None
 
     def _authorized_get(
-        self, path: str, params: dict[str, Any], *, missing_ok: bool = False
+        self, path: str, params: dict[str, Any], *, missing_ok: bool = False, renew: bool = True
     ) -> requests.Response | None:
-        renewed = False
+        """GET ``path`` with the token; on 401/403 renew it once, unless ``renew`` is false (it is fresh)."""
+        renewed = not renew
         while True:
             token = self.get_access_token()
             url = f"{self.tenant.base_url}{path}"
@@ -280,13 +357,15 @@ class Auth0Hook(BaseHook):
         while True:
             self._pace()
             self.requests_sent += 1
+            metrics.auth0_request()
             try:
                 response = self.get_conn().request(method, url, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failures += 1
                 if failures >= self.max_attempts:
                     raise Auth0Error(
-                        f"Could not reach Auth0 ({method} {_path(url)}) after {failures} attempts: {type(exc).__name__}"
+                        f"Could not reach Auth0 ({method} {_path(url)}) after {_attempts(failures)}: "
+                        f"{type(exc).__name__}{_network_reason(exc)}"
                     ) from None
                 self._back_off(failures, f"{type(exc).__name__} on {method} {_path(url)}")
                 continue
@@ -295,18 +374,18 @@ class Auth0Hook(BaseHook):
                 if rate_limited > self.max_rate_limited:
                     raise Auth0Error(
                         f"Auth0 kept answering 429 Too Many Requests for {_path(url)} "
-                        f"({rate_limited} times); the tenant's rate limit is exhausted"
+                        f"({_times(rate_limited)}); the tenant's rate limit is exhausted"
                     )
                 wait = self._rate_limit_wait(response)
                 self.log.warning("Auth0 rate limit reached (429); waiting %.1f s", wait)
-                self.sleep(wait)
+                self._wait_for_rate_limit(wait)
                 continue
             if response.status_code >= 500:
                 failures += 1
                 if failures >= self.max_attempts:
                     raise Auth0Error(
                         f"Auth0 answered HTTP {response.status_code} for {method} {_path(url)} "
-                        f"{failures} times: {_error_text(response)}"
+                        f"{_times(failures)}: {_error_text(response)}"
                     )
                 self._back_off(failures, f"HTTP {response.status_code} on {method} {_path(url)}")
                 continue
@@ -335,8 +414,19 @@ class Auth0Hook(BaseHook):
         wait = min(self._not_before - self.clock(), self.max_rate_limit_wait)
         if wait > 0:
             self.log.debug("Auth0 rate limit bucket is empty; waiting %.1f s for it to refill", wait)
-            self.sleep(wait)
+            self._wait_for_rate_limit(wait)
         self._not_before = 0.0
+
+    def _wait_for_rate_limit(self, seconds: float) -> None:
+        self.rate_limit_waits += 1
+        self.rate_limit_waited += seconds
+        metrics.rate_limit_wait(seconds)
+        self.sleep(seconds)
+
+    @property
+    def usage(self) -> Auth0Usage:
+        """What this hook has asked of Auth0 so far, for the status page."""
+        return Auth0Usage(self.requests_sent, self.rate_limit_waits, round(self.rate_limit_waited, 3))
 
     def _back_off(self, failures: int, what: str) -> None:
         wait = min(self.backoff_seconds * 2 ** (failures - 1), 30.0)
@@ -357,6 +447,34 @@ class Auth0Hook(BaseHook):
         if wait is None:
             wait = self.backoff_seconds
         return min(max(wait, 0.5), self.max_rate_limit_wait)
+
+
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
+def _network_reason(exc: BaseException) -> str:
+    """Why a request could not be sent, in a few words (DNS, refused, certificate...); no URL, no headers."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return f" (certificate verify failed: {current.verify_message})"
+        if isinstance(current, socket.gaierror) or "NameResolution" in type(current).__name__:
+            return " (DNS lookup failed)"
+        if isinstance(current, ConnectionRefusedError):
+            return " (connection refused)"
+        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return ""
 
 
 def _is_loopback(hostname: str | None) -> bool:

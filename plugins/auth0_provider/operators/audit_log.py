@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -10,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.skipmixin import XCOM_SKIPMIXIN_KEY, XCOM_SKIPMIXIN_SKIPPED, SkipMixin
 
+from auth0_provider import metrics
 from auth0_provider.dead_letters import to_redeliver
 from auth0_provider.events import LogEvent, parse_date
 from auth0_provider.exceptions import (
+    Auth0ConfigError,
     ClearedWithoutDeliveriesError,
     RedeliveryError,
     ReplayWindowError,
@@ -27,10 +30,11 @@ from auth0_provider.names import (
     DELIVER_TASK,
     REDELIVER_PARAM,
     STREAM,
+    USAGE_XCOM_KEY,
     WATERMARK_VARIABLE,
 )
 from auth0_provider.receipts import Plan, attempt_for, receipts_since
-from auth0_provider.records import Checkpoint, Delivery, Receipt
+from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Checkpoint, Delivery, Reading, Receipt, Trouble
 from auth0_provider.watermark import Watermark, WatermarkStore
 from auth0_provider.window import GRACE, ReplayWindow
 
@@ -41,6 +45,7 @@ DEFAULT_MAX_EVENTS = 5_000  # per run: a few MB of XCom, and a short last chunk 
 # Auth0 keeps logs 1 day at least (Starter). A watermark younger than this cannot have aged out, so
 # only an older one costs the extra request that checks it is still kept.
 RETENTION_CHECK_AGE = timedelta(hours=12)
+GAP_SHOWN_FOR = timedelta(days=1)  # a gap passed by AUTH0_WEBHOOKS_ON_GAP=continue, on the page and in an alert
 
 
 def run_limit(max_events: int, batch_size: int) -> int:
@@ -48,6 +53,15 @@ def run_limit(max_events: int, batch_size: int) -> int:
     from airflow.sdk.configuration import conf
 
     return min(max_events, conf.getint("core", "max_map_length") * batch_size)
+
+
+@contextmanager
+def pushing_usage(context: Context, hook: Auth0Hook) -> Iterator[None]:
+    """Push what the hook asked of Auth0 (``records.Auth0Usage``), failed or not: the status page adds it up."""
+    try:
+        yield
+    finally:
+        context["ti"].xcom_push(key=USAGE_XCOM_KEY, value=hook.usage.to_json())
 
 
 class Auth0AuditLogOperator(BaseOperator, SkipMixin):
@@ -131,18 +145,23 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         if taken is not None:
             events, end, source = taken
         else:
-            with Auth0Hook(self.auth0_conn_id) as hook:
-                events, end = self._fetch(hook, start, limit)
+            with self._auth0(context) as hook:
+                events, end = self._fetch(context, hook, start, limit)
             source = f"{hook.requests_sent} Auth0 requests"
         since = receipts_since(attempt.since)
         checkpoint = Checkpoint(start, end, backlog=len(events) >= limit, receipts_since=since)
+        reading = Reading(datetime.now(UTC), start, end, checkpoint.backlog)
+        ledger.note_reading(reading)
+        lag = reading.lag_behind(start)
+        if lag is not None:
+            metrics.lag(lag.total_seconds())
         summary = f"watermark {start.log_id if start else 'none'} -> {end.log_id if end else 'none'}; lag {_lag(end)}"
         # only a run that starts where an earlier one did can find receipts of its deliveries
         return self._deliveries(context, events, checkpoint, f"{summary}; {source}", resume=resumed)
 
     def _replay(self, context: Context, window: ReplayWindow, limit: int) -> list[dict[str, Any]]:
         """Deliver the matching events dated in ``window``; the watermark is neither read nor written."""
-        with Auth0Hook(self.auth0_conn_id) as hook:
+        with self._auth0(context) as hook:
             read, more = self._read_window(hook, window, limit)
         end = Watermark.at(read[-1]) if read else None
         since = receipts_since(datetime.now(UTC))  # only this run's own receipts count
@@ -175,6 +194,22 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             f" ({len(gone)} already delivered by an earlier redelivery: {', '.join(gone)})" if gone else "",
         )
         return [{"delivery": delivery.to_json()} for delivery in plan.to_send]
+
+    @contextmanager
+    def _auth0(self, context: Context) -> Iterator[Auth0Hook]:
+        """The Auth0 hook for one read: what it cost is pushed for the status page, and a refusal is reported.
+
+        Credentials or a scope that Auth0 refuses are kept as a trouble for the status page and the
+        alerts until a read succeeds again.
+        """
+        ledger = StreamLedger(context, self.stream)
+        with Auth0Hook(self.auth0_conn_id) as hook, pushing_usage(context, hook):
+            try:
+                yield hook
+            except Auth0ConfigError as exc:
+                ledger.report(Trouble(AUTH0_REFUSED, datetime.now(UTC), str(exc)))
+                raise
+        ledger.resolve(AUTH0_REFUSED)
 
     def _push(self, context: Context, checkpoint: Checkpoint) -> None:
         """The checkpoint for the commit; a run with no backlog skips what only a live backlog needs."""
@@ -323,12 +358,16 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
                 oldest.log_id,
             )
 
-    def _fetch(self, hook: Auth0Hook, start: Watermark | None, limit: int) -> tuple[list[LogEvent], Watermark | None]:
+    def _fetch(
+        self, context: Context, hook: Auth0Hook, start: Watermark | None, limit: int
+    ) -> tuple[list[LogEvent], Watermark | None]:
         """New events in log-id order, and the watermark just past them."""
         events: list[LogEvent] = []
+        if start is None:  # deleted by hand after a gap, say: nothing can be missing before the start
+            StreamLedger(context, self.stream).resolve_gap()
         if start is not None:
             checkpoint = start.log_id
-            oldest = self._retention_gap(hook, start)
+            oldest = self._retention_gap(context, hook, start)
             if oldest is not None:  # AUTH0_WEBHOOKS_ON_GAP=continue
                 events.append(oldest)
                 checkpoint = oldest.log_id
@@ -354,15 +393,20 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             return [], start
         return events, Watermark.at(events[-1])
 
-    def _retention_gap(self, hook: Auth0Hook, start: Watermark) -> LogEvent | None:
+    def _retention_gap(self, context: Context, hook: Auth0Hook, start: Watermark) -> LogEvent | None:
         """The oldest log still kept, when Auth0 has deleted the watermark's log and newer ones.
 
-        Raises RetentionGapError unless ``on_gap`` is ``continue``. A gap is never passed silently.
+        Raises RetentionGapError unless ``on_gap`` is ``continue``. A gap is never passed silently: it
+        is kept as a trouble for the status page and the alerts, a gap that stops the stream until
+        the watermark moves on, one passed for ``GAP_SHOWN_FOR``.
         """
+        ledger = StreamLedger(context, self.stream)
         if not _may_have_aged_out(start) or hook.log_exists(start.log_id):
+            ledger.resolve_gap()
             return None
         oldest = hook.edge_log(newest=False)
         if oldest is None or not Watermark.at(oldest).is_after(start):
+            ledger.resolve_gap()
             return None
         lost = _span(start.date, oldest.date)
         what = (
@@ -371,17 +415,22 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             f"{oldest.log_id} (dated {oldest.date or 'unknown'}). Events logged in that span ({lost}) were "
             "never delivered and can no longer be read"
         )
+        now = datetime.now(UTC)
         if self.on_gap == "continue":
             self.log.warning(
                 "Retention gap: %s. Continuing from %s (AUTH0_WEBHOOKS_ON_GAP=continue).", what, oldest.log_id
             )
+            passed = f"Retention gap passed (AUTH0_WEBHOOKS_ON_GAP=continue): {what}."
+            ledger.report(Trouble(RETENTION_GAP, now, passed, until=now + GAP_SHOWN_FOR))
             return oldest
-        raise RetentionGapError(
+        error = RetentionGapError(
             f"Retention gap: {what}. To go on from the oldest log Auth0 keeps, either set "
             f"AUTH0_WEBHOOKS_ON_GAP=continue, or delete the Variable {self.watermark_variable!r} so that the "
             "next run starts from AUTH0_WEBHOOKS_START_FROM ('oldest' by default). If the tenant logged "
             "nothing in that span, nothing was lost."
         )
+        ledger.report(Trouble(RETENTION_GAP, now, str(error)))
+        raise error
 
 
 def _may_have_aged_out(watermark: Watermark) -> bool:

@@ -9,7 +9,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from auth0_provider.hooks.auth0 import Auth0Hook
 from auth0_provider.names import AUTH0_CONN_ID, WATERMARK_VARIABLE
-from auth0_provider.operators.audit_log import DEFAULT_MAX_EVENTS, run_limit
+from auth0_provider.operators.audit_log import DEFAULT_MAX_EVENTS, pushing_usage, run_limit
 from auth0_provider.records import Checkpoint
 from auth0_provider.watermark import Watermark, WatermarkStore
 
@@ -76,7 +76,7 @@ class Auth0PrefetchOperator(BaseOperator):
 
     def _read_ahead(self, context: Context, start: Watermark) -> None:
         limit = run_limit(self.max_events, self.batch_size)
-        with Auth0Hook(self.auth0_conn_id) as hook:
+        with Auth0Hook(self.auth0_conn_id) as hook, pushing_usage(context, hook):
             events = hook.read_logs(start.log_id, limit)
         if not events:
             raise AirflowSkipException(f"Nothing was waiting after {start.log_id} after all")

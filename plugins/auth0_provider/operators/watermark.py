@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from auth0_provider import metrics
 from auth0_provider.dead_letters import dead_letter, index_with
 from auth0_provider.exceptions import MissingReceiptsError
 from auth0_provider.ledger import StreamLedger
 from auth0_provider.names import DELIVER_TASK, FETCH_TASK, STREAM, WATERMARK_VARIABLE
 from auth0_provider.receipts import Verdict, judge, missing_message
-from auth0_provider.records import SKIPPED_BY_HAND, Checkpoint, DeadLetter, Delivery
+from auth0_provider.records import SKIPPED_BY_HAND, Checkpoint, CommitRecord, DeadLetter, Delivery
 from auth0_provider.settings import MAX_DEAD_LETTERS
-from auth0_provider.watermark import WatermarkStore, plan_commit
+from auth0_provider.watermark import Watermark, WatermarkStore, plan_commit
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -64,13 +65,14 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         self.stream = stream
         self.dead_letter_max = dead_letter_max
 
-    def execute(self, context: Context) -> bool:
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Returns what the commit did, a ``records.CommitRecord``: the status page adds them up."""
         checkpoint = Checkpoint.from_json(self.checkpoint)
         verdict = self._account(context, checkpoint)
         ledger = StreamLedger(context, self.stream)
         if checkpoint.redelivery:
             self._end_redelivery(ledger, checkpoint, verdict)
-            return False
+            return self._record("redelivery", verdict, moved=False).to_json()
         if checkpoint.window is not None:
             if verdict.skipped_by_hand:
                 self.log.warning(
@@ -78,22 +80,29 @@ class Auth0WatermarkCommitOperator(BaseOperator):
                 )
             self._index(ledger, verdict.parked)
             self.log.info("A replay of %s: the watermark is not touched", checkpoint.window)
-            return False
+            return self._record("replay", verdict, moved=False).to_json()
         store = WatermarkStore(self.watermark_variable)
         write, reason = plan_commit(checkpoint.start, checkpoint.end, store.read())
         # before the watermark passes them: never lost unrecorded
         self._index(ledger, verdict.parked, self._skipped_letters(context, verdict) if write else ())
         if write:
             store.write(checkpoint.end)
-            ledger.end_attempt()
         elif verdict.skipped_by_hand:
             self.log.warning(
                 "Marked success by hand and never delivered: log id(s) %s. Not recorded as skipped: this run "
                 "does not move the watermark past them.",
                 ", ".join(verdict.skipped_log_ids),
             )
+        if write or not checkpoint.read_new:  # caught up: the stream is not blocked at this watermark
+            ledger.end_attempt()
         self.log.info("%s", reason)
-        return write
+        return self._record("live", verdict, moved=write, end=checkpoint.end if write else None).to_json()
+
+    def _record(self, kind: str, verdict: Verdict, *, moved: bool, end: Watermark | None = None) -> CommitRecord:
+        parked = len(verdict.parked)
+        delivered = sum(len(planned.log_ids) for planned in verdict.delivered) - parked
+        metrics.parked(parked)
+        return CommitRecord(datetime.now(UTC), kind, moved, end, delivered, parked)
 
     def _account(self, context: Context, checkpoint: Checkpoint) -> Verdict:
         """Each planned delivery's receipt, or failing that its task instance's state; fail on anything else."""

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.http.operators.http import HttpOperator
 from airflow.sdk import RetryDecision, RetryPolicy
 
+from auth0_provider import metrics
 from auth0_provider.dead_letters import dead_letter, park_decision
 from auth0_provider.exceptions import WebhookGone, WebhookRejected, WebhookRetryLater
 from auth0_provider.hooks.webhook import WebhookHook
 from auth0_provider.ledger import StreamLedger
-from auth0_provider.names import CHECKPOINT_XCOM_KEY, FETCH_TASK, STREAM
+from auth0_provider.masking import redact
+from auth0_provider.names import CHECKPOINT_XCOM_KEY, FAILURE_XCOM_KEY, FETCH_TASK, STREAM
 from auth0_provider.receipts import receipt_for
-from auth0_provider.records import PARKED, Checkpoint, DeadLetter, Delivery, Receipt, Rejection
+from auth0_provider.records import PARKED, Checkpoint, DeadLetter, Delivery, Failure, Receipt, Rejection
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -25,6 +27,7 @@ MAX_RETRY_AFTER = timedelta(minutes=15)
 # One try at most: above the largest connect + read timeout a connection may set (300 s each), so
 # it only ends a receiver that trickles its answer forever. It bounds how long a run can take.
 DELIVERY_TRY_TIMEOUT = timedelta(minutes=11)
+MAX_REASON = 300  # characters of a failed try's error kept for the status page
 
 
 class RetryAfterPolicy(RetryPolicy):
@@ -123,6 +126,13 @@ class WebhookDeliveryOperator(HttpOperator):
                 StreamLedger(context, self.stream).issue(earlier)
                 return None
         try:
+            return self._send(context)
+        except BaseException as exc:
+            self._note_failure(context, exc)
+            raise
+
+    def _send(self, context: Context) -> None:
+        try:
             return super().execute(context)
         except WebhookRejected as exc:
             refused = exc
@@ -133,6 +143,23 @@ class WebhookDeliveryOperator(HttpOperator):
             raise
         return self._refused(context, refused)
 
+    def _note_failure(self, context: Context, error: BaseException) -> None:
+        """Count the failed try, and keep it (``records.Failure``) for the status page: never in the way."""
+        try:
+            metrics.delivery_failed()
+            reason = redact(str(error))
+            failure = Failure(
+                self.delivery.label,
+                len(self.delivery.log_ids),
+                getattr(error, "status", None),
+                reason[:MAX_REASON] + ("..." if len(reason) > MAX_REASON else ""),
+                datetime.now(UTC),
+            )
+            context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=failure.to_json())
+            StreamLedger(context, self.stream).note_failure(failure)
+        except Exception:
+            self.log.warning("Could not record this failed try for the status page", exc_info=True)
+
     def process_response(self, context: Context, response: Response | list[Response]) -> Any:
         """The hook only returns 2xx answers: record this one as the delivery's receipt."""
         status = response.status_code if not isinstance(response, list) else response[-1].status_code
@@ -142,6 +169,7 @@ class WebhookDeliveryOperator(HttpOperator):
             for log_id in self.delivery.log_ids:
                 ledger.discard(log_id)
         ledger.issue(receipt)
+        metrics.delivered(len(self.delivery.log_ids))
         self.log.info("Delivered: the webhook answered %d to %s", status, self.delivery.key)
         return None
 
@@ -176,6 +204,7 @@ class WebhookDeliveryOperator(HttpOperator):
             self.log.info("Cut into parts, the delivery was accepted whole: nothing parked")
         ledger.forget_rejection(self.delivery.key)
         parked_ids = tuple(letter.log_id for letter in letters)
+        metrics.delivered(len(self.delivery.log_ids) - len(parked_ids))
         ledger.issue(Receipt(self.delivery.key, self.delivery.log_ids, refused.status, now, parked=parked_ids))
         return None
 

@@ -11,13 +11,20 @@ import pytest
 from auth0_provider.events import LogEvent
 from auth0_provider.exceptions import CheckpointError
 from auth0_provider.records import (
+    AUTH0_REFUSED,
     STALE_REJECTION,
     Attempt,
+    Auth0Usage,
     Checkpoint,
+    CommitRecord,
     Delivery,
+    Failure,
+    OpenIncidents,
     PlannedDelivery,
+    Reading,
     Receipt,
     Rejection,
+    Trouble,
     batch_id,
 )
 from auth0_provider.watermark import Watermark
@@ -140,3 +147,38 @@ def test_a_checkpoint_from_before_receipts_fails_saying_how_to_go_on():
     for value in (before_receipts, None):
         with pytest.raises(CheckpointError, match=r"before receipts.*Clear the whole run"):
             Checkpoint.from_json(value)
+
+
+def test_what_the_status_page_and_the_alerts_read_comes_back_as_it_was_kept():
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    mark = Watermark("900001", "2026-12-01T11:00:00.000Z")
+    kept = [
+        (Auth0Usage, Auth0Usage(4, 1, 1.5)),
+        (Reading, Reading(now, mark, Watermark("900002", "2026-12-01T11:30:00.000Z"), True)),
+        (CommitRecord, CommitRecord(now, "live", True, mark, 7, 1)),
+        (Failure, Failure("900002 {{ x }}", 1, None, "timed out", now)),
+        (Trouble, Trouble(AUTH0_REFUSED, now, "refused", until=now + timedelta(days=1))),
+        (OpenIncidents, OpenIncidents({AUTH0_REFUSED: now})),
+    ]
+    for kind, record in kept:
+        assert kind.from_json(json.loads(json.dumps(record.to_json()))) == record
+
+
+def test_a_kept_record_edited_into_nonsense_reads_as_none_or_nothing_open():
+
+    for kind in (CommitRecord, Failure, Reading, Trouble):
+        assert kind.from_json({"at": "yesterday"}) is None
+        assert kind.from_json("nonsense") is None
+    assert OpenIncidents.from_json(["nonsense"]).since == {}
+
+
+def test_the_lag_is_zero_once_the_watermark_has_reached_the_newest_log_read():
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    start, newest = Watermark("900001", "2026-12-01T11:00:00.000Z"), Watermark("900002", "2026-12-01T11:30:00.000Z")
+    reading = Reading(now, start, newest, False)
+    assert reading.lag_behind(start) == timedelta(minutes=30)
+    assert reading.lag_behind(newest) == timedelta(0)
+    assert reading.lag_behind(Watermark("900002")) == timedelta(0)
+    assert reading.lag_behind(Watermark("900000")) is None  # a watermark with no date: unknown

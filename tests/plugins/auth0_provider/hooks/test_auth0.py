@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from auth0_provider.exceptions import Auth0ConfigError, Auth0Error
 from auth0_provider.hooks.auth0 import Auth0Hook
 from auth0_provider.hooks.token_cache import MemoryTokenCache
 from auth0_standin import Auth0StandIn, RateLimit
-from tests.support import api_event
+from tests.support import FORM_ID, api_event, press_test_button
 
 
 @pytest.fixture
@@ -316,3 +317,97 @@ def test_plain_http_is_allowed_for_a_local_stand_in(monkeypatch, host):
     conn = {"conn_type": "auth0", "host": host, "login": "id", "password": "secret1"}
     monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", json.dumps(conn))
     assert Auth0Hook(token_cache=MemoryTokenCache()).tenant.base_url == host
+
+
+# -- the UI's Test button: POST /api/v2/connections/test -----------------------------------------
+
+
+@pytest.fixture
+def press_test(monkeypatch):
+    """Test a connection form as the api-server does, and prove the token cache Variable is never used."""
+    from auth0_provider.hooks.token_cache import VariableTokenCache
+
+    variable_calls: list[str] = []
+    for name in ("load", "store", "clear"):
+        monkeypatch.setattr(VariableTokenCache, name, lambda self, *a, _name=name: variable_calls.append(_name))
+
+    def press(form: dict) -> tuple[bool, str]:
+        return press_test_button(monkeypatch, **form)
+
+    press.variable_calls = variable_calls
+    return press
+
+
+def form(tenant: Auth0StandIn, **changes: str) -> dict:
+    return json.loads(tenant.connection_uri()) | changes
+
+
+def test_the_test_button_gets_a_token_and_reads_one_log_without_the_token_cache_variable(standin, press_test):
+    add_events(standin, 3)
+    ok, message = press_test(form(standin))
+    assert (ok, message) == (True, f"Token granted and 1 log(s) read from {standin.base_url.split('://')[1]}")
+    assert standin.tokens_issued == 1
+    assert standin.requests["GET /api/v2/logs"] == 1
+    assert press_test.variable_calls == []  # neither read nor written: no token left behind, no DB needed
+
+
+def test_the_test_button_names_the_client_secret_when_auth0_refuses_it(standin, press_test):
+    ok, message = press_test(form(standin, password="not-the-right-secret"))
+    assert not ok
+    assert message == (
+        f"Auth0 refused the client credentials of connection '{FORM_ID}' (HTTP 401: access_denied Unauthorized): "
+        "check the Client Secret (the connection's password) and the Client ID (its login)."
+    )
+    assert "not-the-right-secret" not in message
+    assert standin.requests["GET /api/v2/logs"] == 0
+    assert press_test.variable_calls == []
+
+
+def test_the_test_button_names_the_read_logs_scope_when_the_token_lacks_it(press_test):
+    with Auth0StandIn(scopes=("read:users",)) as tenant:
+        ok, message = press_test(form(tenant))
+        assert not ok
+        assert message == (
+            f"Auth0 granted connection '{FORM_ID}' a token without read:logs (its scopes: read:users): the "
+            "application has no read:logs scope: grant it in Auth0 Dashboard > Applications > APIs > Auth0 "
+            "Management API > Machine to Machine Applications."
+        )
+        assert tenant.tokens_issued == 1
+        (token,) = tenant.issued_tokens
+        for secret in (token, tenant.client_secret):
+            assert secret not in message
+        assert press_test.variable_calls == []
+
+
+def test_the_test_button_names_the_read_logs_scope_when_auth0_refuses_the_logs_without_asking_a_second_token(
+    standin, press_test
+):
+    insufficient = {"statusCode": 403, "error": "Forbidden", "errorCode": "insufficient_scope"}
+    standin.inject("/api/v2/logs", 403, json.dumps(insufficient).encode())
+    ok, message = press_test(form(standin))
+    assert not ok
+    assert "the application lacks the read:logs scope. Grant read:logs" in message
+    assert "Auth0 Management API" in message
+    assert standin.tokens_issued == 1  # the Test's token is fresh: renewing it could not help
+    assert standin.client_secret not in message and standin.issued_tokens[0] not in message
+
+
+def test_the_test_button_tries_an_unreachable_tenant_once_and_says_why(press_test):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    started = time.monotonic()
+    ok, message = press_test(
+        {"conn_type": "auth0", "host": f"http://127.0.0.1:{closed}", "login": "id", "password": "s3cret-value"}
+    )
+    assert not ok
+    assert message == "Could not reach Auth0 (POST /oauth/token) after 1 attempt: ConnectionError (connection refused)"
+    assert time.monotonic() - started < 10
+
+
+def test_the_test_button_does_not_retry_a_failing_token_endpoint(standin, press_test):
+    for _ in range(2):
+        standin.inject("/oauth/token", 503, b"upstream down")
+    ok, message = press_test(form(standin))
+    assert (ok, message) == (False, "Auth0 answered HTTP 503 for POST /oauth/token once: upstream down")
+    assert standin.requests["POST /oauth/token"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from email.utils import formatdate
 
 import pytest
@@ -20,7 +21,7 @@ from auth0_provider.exceptions import (
     WebhookRetryLater,
 )
 from auth0_provider.hooks.webhook import WebhookHook
-from tests.support import self_signed_certificate
+from tests.support import FORM_ID, press_test_button, self_signed_certificate
 from webhook_receiver import WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -256,3 +257,105 @@ def test_the_no_scheme_error_keeps_a_token_in_the_path_out_of_the_log(connect):
     assert "xoxbNoSchemeToken7f6e" in str(caught.value)  # as raised; the task log shows it redacted
     assert "xoxbNoSchemeToken7f6e" not in redact(str(caught.value))
     assert "hooks.example.com" in redact(str(caught.value))  # the host still says which receiver
+
+
+# -- the UI's Test button: POST /api/v2/connections/test -----------------------------------------
+
+PATH_TOKEN, QUERY_TOKEN = "T0ABC/B0DEF/xoxbPathToken8f7d6e5c", "queryToken9a8b7c6d"
+UNSENT = "No event was sent, so the receiver's answer (its Authorization and signature checks) was not tried."
+
+
+@pytest.fixture
+def press_test(monkeypatch):
+    def press(**form: object) -> tuple[bool, str]:
+        return press_test_button(monkeypatch, conn_type="auth0_webhook", **form)
+
+    return press
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_no_secrets(message: str) -> None:
+    for secret in (SECRET, SECRET.removeprefix("whsec_"), PATH_TOKEN, QUERY_TOKEN, "url-password"):
+        assert secret not in message
+
+
+def test_the_test_button_reaches_a_receiver_over_http_and_sends_it_nothing(receiver, press_test):
+    url = f"{receiver.url}/{PATH_TOKEN}?token={QUERY_TOKEN}"
+    ok, message = press_test(host=url, password=SECRET, extra=json.dumps({"Authorization": "Bearer extra-tok-1"}))
+    assert (ok, message) == (True, f"Reached {receiver.base_url.removeprefix('http://')} over plain http. {UNSENT}")
+    assert receiver.requests == []  # not even a HEAD: nothing that could be taken for an event
+
+
+def test_the_test_button_names_the_connection_when_the_port_refuses(press_test):
+    port = closed_port()
+    url = f"http://user:url-password@127.0.0.1:{port}/services/{PATH_TOKEN}?token={QUERY_TOKEN}"
+    ok, message = press_test(host=url, password=SECRET)
+    assert not ok
+    assert message == (
+        f"Connection '{FORM_ID}' could not reach http://127.0.0.1:{port}: "
+        "connection refused: nothing listens on that port"
+    )
+    assert_no_secrets(message)
+
+
+def test_the_test_button_names_certificate_verification_for_a_self_signed_receiver(press_test, tmp_path):
+    certfile, keyfile = self_signed_certificate(tmp_path)
+    with WebhookReceiver().use_tls(certfile, keyfile) as receiver:
+        ok, message = press_test(host=f"{receiver.url}/{PATH_TOKEN}", password=SECRET)
+        assert not ok
+        assert message.startswith(
+            f"Connection '{FORM_ID}' could not reach {receiver.base_url}: TLS certificate verify failed "
+            "(self-signed certificate)."
+        )
+        assert_no_secrets(message)
+        assert receiver.requests == []
+
+
+def test_the_test_button_verifies_the_certificate_against_the_ca_in_the_verify_extra(press_test, tmp_path):
+    certfile, keyfile = self_signed_certificate(tmp_path)
+    with WebhookReceiver().use_tls(certfile, keyfile) as receiver:
+        ok, message = press_test(host=receiver.url, password=SECRET, extra=json.dumps({"verify": certfile}))
+        assert ok, message
+        assert message.startswith(f"Reached {receiver.base_url.removeprefix('https://')} (TLSv1.")
+        assert "verified: CN=127.0.0.1, issued by 127.0.0.1, valid until " in message
+        assert receiver.requests == []
+
+
+def test_the_test_button_names_a_tls_handshake_that_gets_no_answer_within_the_connect_timeout(press_test):
+    with socket.socket() as silent:  # accepts TCP connections (the kernel does), never answers TLS
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        ok, message = press_test(host=f"https://127.0.0.1:{port}/hooks", extra=json.dumps({"timeout": [0.5, 30]}))
+        assert (ok, message) == (
+            False,
+            f"Connection '{FORM_ID}' could not reach https://127.0.0.1:{port}: no answer within 0.5 s (the connect "
+            "timeout): a firewall may drop the connection",
+        )
+        assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [
+        ({"login": "user"}, f"Connection '{FORM_ID}' has a login."),
+        ({"password": f"{SECRET} sk_live_{PATH_TOKEN}"}, f"Connection '{FORM_ID}': signing secret #2"),
+        ({"extra": json.dumps({"timeout": 0})}, f"Connection '{FORM_ID}': extra 'timeout' is 0."),
+        ({"host": f"hooks.example.com/{PATH_TOKEN}"}, f"Connection '{FORM_ID}': host 'hooks.example.com***' has no"),
+    ],
+    ids=["login", "malformed secret", "bad timeout", "no scheme"],
+)
+def test_the_test_button_refuses_what_a_delivery_would_refuse_without_quoting_secrets(
+    receiver, press_test, form, expected
+):
+    ok, message = press_test(**({"host": f"{receiver.url}/{PATH_TOKEN}", "password": SECRET} | form))
+    assert not ok
+    assert message.startswith(expected)
+    assert_no_secrets(message)
+    assert receiver.requests == []

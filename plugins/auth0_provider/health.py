@@ -1,0 +1,158 @@
+"""How the stream is doing, from what the DAG keeps: the status page's state and the alerts' incidents.
+
+Pure: the status page (in the API server, from the metadata DB) and the alert task (through the
+Task SDK) each gather ``Signals`` their own way, and both judge them here, so that the page and the
+alerts never disagree about whether the stream is blocked.
+
+A stream is blocked when runs have been starting from the same watermark for ``BLOCKED_AFTER``
+without a commit moving it: the fetch begins an attempt (``records.Attempt``) when it starts from a
+new watermark, and the commit ends it once every delivery is accounted for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Attempt, Failure, Reading, Trouble
+from auth0_provider.watermark import Watermark
+
+FLOWING, BEHIND, BLOCKED, FAILING, PAUSED = "flowing", "behind", "blocked", "failing", "paused"
+BLOCKED_AFTER = timedelta(minutes=15)  # three 5-minute runs from one watermark, none committed
+PARKED_EVENTS = "parked"  # an incident kind, besides BLOCKED and the troubles' own
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the DAG keeps about the stream, read at ``now``."""
+
+    now: datetime
+    watermark: Watermark | None
+    attempt: Attempt | None
+    reading: Reading | None
+    troubles: Sequence[Trouble] = ()
+    dead_letters: Sequence[str] = ()  # log ids in the dead-letter store
+    failures: Sequence[Failure] = ()  # delivery tries that failed, newest first
+    paused: bool = False
+    failed_run: str | None = None  # "run <id> failed at <task>", when the latest run failed
+    committed_at: datetime | None = None  # the latest commit: failures before it are over
+
+    @property
+    def lag(self) -> timedelta | None:
+        return self.reading.lag_behind(self.watermark) if self.reading else None
+
+    @property
+    def blocked_since(self) -> datetime | None:
+        if self.attempt is None:
+            return None
+        return self.attempt.since if self.now - self.attempt.since >= BLOCKED_AFTER else None
+
+    def why(self) -> str | None:
+        """What stops or fails the stream, most telling first; None when nothing does."""
+        for trouble in self.troubles:
+            return trouble.message
+        for failure in self.failures:
+            if self.committed_at is not None and failure.at <= self.committed_at:
+                break
+            answer = f"the receiver answered {failure.status}" if failure.status else "no answer from the receiver"
+            return f"Delivery {failure.label}: {answer}. {failure.reason}"
+        return self.failed_run
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str  # FLOWING, BEHIND, BLOCKED, FAILING or PAUSED
+    reason: str
+    since: datetime | None = None  # BLOCKED: since when runs start from the same watermark
+
+
+def status(signals: Signals) -> Status:
+    """The state the status page shows, with its reason."""
+    if signals.paused:
+        return Status(PAUSED, "The DAG is paused: no run starts, and nothing is read or delivered.")
+    why = signals.why()
+    since = signals.blocked_since
+    if since is not None:
+        stuck = signals.attempt.from_log_id or "the start"
+        return Status(
+            BLOCKED,
+            why or f"Runs have started from log {stuck} since {since:%Y-%m-%d %H:%M} UTC without committing.",
+            since,
+        )
+    if why is not None:
+        return Status(FAILING, why)
+    if signals.reading is not None and signals.reading.backlog:
+        return Status(BEHIND, "A backlog is draining: Auth0 had more logs than the last run read.")
+    return Status(FLOWING, "Every run commits: the watermark follows Auth0's newest log.")
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Something a person must be told about, open since ``since``."""
+
+    kind: str
+    since: datetime
+    text: str
+
+
+def incidents(signals: Signals, alert_after: timedelta) -> dict[str, Incident]:
+    """The incidents open now: blocked longer than ``alert_after``, events parked, and each trouble."""
+    found: dict[str, Incident] = {}
+    attempt = signals.attempt
+    if attempt is not None and signals.now - attempt.since >= alert_after:
+        stuck = attempt.from_log_id or "the start"
+        why = signals.why() or "no run has committed"
+        text = f"The stream has been blocked since {attempt.since:%Y-%m-%d %H:%M} UTC, at log {stuck}: {why}"
+        found[BLOCKED] = Incident(BLOCKED, attempt.since, text)
+    if signals.dead_letters:
+        shown = ", ".join(signals.dead_letters[:10]) + (", ..." if len(signals.dead_letters) > 10 else "")
+        text = (
+            f"{len(signals.dead_letters)} event(s) parked in the dead-letter store, refused by the receiver: {shown}. "
+            'Redeliver them from the status page, or trigger the DAG with conf {"redeliver": "all"}.'
+        )
+        found[PARKED_EVENTS] = Incident(PARKED_EVENTS, signals.now, text)
+    for trouble in signals.troubles:
+        found[trouble.kind] = Incident(trouble.kind, trouble.since, trouble.message)
+    return found
+
+
+TITLES = {
+    BLOCKED: "stream blocked",
+    PARKED_EVENTS: "events parked",
+    AUTH0_REFUSED: "Auth0 refused our credentials",
+    RETENTION_GAP: "retention gap",
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    subject: str
+    text: str
+    cleared: bool
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    """What to send now, and the incidents open once it is sent."""
+
+    send: list[Alert] = field(default_factory=list)
+    open: dict[str, datetime] = field(default_factory=dict)
+
+
+def plan_alerts(stream: str, already_open: Mapping[str, datetime], now_open: Mapping[str, Incident]) -> AlertPlan:
+    """One alert when an incident opens and one when it clears; nothing while it stays open."""
+    plan = AlertPlan(open=dict(already_open))
+    for kind, incident in now_open.items():
+        if kind not in already_open:
+            subject = f"[{stream}] {TITLES.get(kind, kind)}"
+            plan.send.append(Alert(kind, subject, incident.text, cleared=False))
+            plan.open[kind] = incident.since
+    for kind, since in already_open.items():
+        if kind not in now_open:
+            subject = f"[{stream}] cleared: {TITLES.get(kind, kind)}"
+            text = f"Cleared: {TITLES.get(kind, kind)} (open since {since:%Y-%m-%d %H:%M} UTC) is over."
+            plan.send.append(Alert(kind, subject, text, cleared=True))
+            del plan.open[kind]
+    return plan

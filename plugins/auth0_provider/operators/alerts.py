@@ -1,0 +1,81 @@
+"""Auth0StreamAlertOperator: tell a person when the stream needs them, once per incident and once when it clears."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from auth0_provider import notify
+from auth0_provider.health import Signals, incidents, plan_alerts
+from auth0_provider.ledger import StreamLedger
+from auth0_provider.names import DAG_ID, STREAM
+from auth0_provider.records import OpenIncidents
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, Context
+
+
+class Auth0StreamAlertOperator(BaseOperator):
+    """Send an alert through ``alert_conn_id`` when an incident opens, and one when it clears.
+
+    The incidents (``health.incidents``): runs have started from the same watermark for longer than
+    ``alert_after`` without committing; events were parked in the dead-letter store; a retention gap
+    was found; Auth0 refused our credentials. They are read from the stream's state store, where the
+    fetch and the commit keep them, so this task needs nothing from the delivery DAG's runs and
+    works while one of them is stuck in its retries. Which incidents were announced is kept there
+    too (``alerts``): an incident that stays open sends nothing more. An alert that cannot be sent
+    fails the task and is sent by the next run.
+
+    :param alert_conn_id: an Airflow connection the notifier sends through (``notify``).
+    :param alert_after: how long the stream may be blocked before a person is told.
+    """
+
+    ui_color = "#ffcc00"
+
+    def __init__(
+        self,
+        *,
+        alert_conn_id: str,
+        alert_after: timedelta,
+        stream: Asset = STREAM,
+        stream_name: str = DAG_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.alert_conn_id = alert_conn_id
+        self.alert_after = alert_after
+        self.stream = stream
+        self.stream_name = stream_name
+
+    def execute(self, context: Context) -> list[str]:
+        ledger = StreamLedger(context, self.stream)
+        now = datetime.now(UTC)
+        troubles = [trouble for trouble in ledger.troubles() if trouble.open_at(now)]
+        attempt, failure = ledger.attempt(), ledger.last_failure()
+        current = (failure,) if failure is not None and attempt is not None and failure.at >= attempt.since else ()
+        signals = Signals(now, None, attempt, None, troubles, ledger.index(), current)
+        already = ledger.open_incidents().since
+        plan = plan_alerts(self.stream_name, already, incidents(signals, self.alert_after))
+        if not plan.send:
+            self.log.info("Nothing to tell: %s", ", ".join(sorted(already)) or "no incident open")
+            return []
+        announced = dict(already)
+        failed: list[BaseException] = []
+        for alert in plan.send:
+            try:
+                notify.send(self.alert_conn_id, alert.subject, alert.text)
+            except Exception as exc:  # the others still go out; this one goes with the next run
+                self.log.error("Could not send the alert %r: %s", alert.subject, exc)
+                failed.append(exc)
+                continue
+            self.log.warning("Alert sent: %s", alert.subject)
+            if alert.cleared:
+                announced.pop(alert.kind, None)
+            else:
+                announced[alert.kind] = plan.open[alert.kind]
+        ledger.note_open_incidents(OpenIncidents(announced))
+        if failed:
+            raise failed[0]
+        return [alert.subject for alert in plan.send]

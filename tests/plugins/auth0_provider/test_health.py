@@ -1,0 +1,119 @@
+"""How the stream's state and incidents are judged, and when an alert goes out: once per incident, once as it clears."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from auth0_provider.health import (
+    BEHIND,
+    BLOCKED,
+    BLOCKED_AFTER,
+    FAILING,
+    FLOWING,
+    PARKED_EVENTS,
+    PAUSED,
+    Incident,
+    Signals,
+    incidents,
+    plan_alerts,
+    status,
+)
+from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Attempt, Failure, Reading, Trouble
+from auth0_provider.watermark import Watermark
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+MARK = Watermark("900001", "2026-12-01T11:00:00.000Z")
+NEWEST = Watermark("900009", "2026-12-01T11:55:00.000Z")
+HALF_HOUR = timedelta(minutes=30)
+
+
+def signals(**changes) -> Signals:
+    fields = {"now": NOW, "watermark": MARK, "attempt": None, "reading": Reading(NOW, MARK, MARK, False)}
+    return Signals(**(fields | changes))
+
+
+def test_a_stream_whose_runs_commit_is_flowing_with_no_lag():
+    judged = signals()
+    assert status(judged).state == FLOWING
+    assert judged.lag == timedelta(0)
+
+
+def test_the_lag_is_how_much_older_the_watermark_is_than_the_newest_log_read():
+    judged = signals(reading=Reading(NOW, MARK, NEWEST, False))
+    assert judged.lag == timedelta(minutes=55)
+
+
+def test_a_run_that_read_less_than_auth0_had_leaves_the_stream_behind():
+    assert status(signals(reading=Reading(NOW, MARK, NEWEST, True))).state == BEHIND
+
+
+def test_runs_starting_from_one_watermark_for_fifteen_minutes_are_blocked_since_the_first():
+    since = NOW - BLOCKED_AFTER
+    judged = status(signals(attempt=Attempt(MARK.log_id, since)))
+    assert (judged.state, judged.since) == (BLOCKED, since)
+    assert MARK.log_id in judged.reason
+
+
+def test_a_run_still_under_way_is_not_blocked():
+    assert status(signals(attempt=Attempt(MARK.log_id, NOW - timedelta(minutes=4)))).state == FLOWING
+
+
+def test_the_reason_for_a_blocked_stream_is_the_receivers_answer_to_the_failed_delivery():
+    failure = Failure("900002 sapi POST /api/v2/users", 1, 503, "Webhook answered 503 Service Unavailable", NOW)
+    judged = status(signals(attempt=Attempt(MARK.log_id, NOW - HALF_HOUR), failures=(failure,)))
+    assert judged.state == BLOCKED
+    assert judged.reason.startswith("Delivery 900002 sapi POST /api/v2/users: the receiver answered 503.")
+
+
+def test_a_trouble_comes_before_a_failed_delivery_in_the_reason_and_fails_the_stream():
+    trouble = Trouble(AUTH0_REFUSED, NOW, "Auth0 refused the client secret of connection 'auth0_default'")
+    failure = Failure("x", 1, None, "timed out", NOW)
+    judged = status(signals(troubles=(trouble,), failures=(failure,)))
+    assert (judged.state, judged.reason) == (FAILING, trouble.message)
+
+
+def test_a_paused_dag_is_paused_whatever_else_is_wrong():
+    assert status(signals(paused=True, failed_run="run x failed")).state == PAUSED
+
+
+def test_incidents_are_a_block_longer_than_the_alert_period_parked_events_and_each_trouble():
+    gap = Trouble(RETENTION_GAP, NOW - HALF_HOUR, "Retention gap: ...")
+    found = incidents(
+        signals(attempt=Attempt(MARK.log_id, NOW - HALF_HOUR), dead_letters=("900003",), troubles=(gap,)), HALF_HOUR
+    )
+    assert set(found) == {BLOCKED, PARKED_EVENTS, RETENTION_GAP}
+    assert "900003" in found[PARKED_EVENTS].text
+    assert found[BLOCKED].since == NOW - HALF_HOUR
+
+
+def test_a_block_shorter_than_the_alert_period_is_no_incident():
+    assert incidents(signals(attempt=Attempt(MARK.log_id, NOW - HALF_HOUR + timedelta(seconds=1))), HALF_HOUR) == {}
+
+
+def test_an_incident_that_opens_is_announced_once_and_once_more_when_it_clears():
+    refused = {AUTH0_REFUSED: Incident(AUTH0_REFUSED, NOW, "Auth0 refused ...")}
+    opened = plan_alerts("auth0_webhooks", {}, refused)
+    assert [(a.kind, a.cleared) for a in opened.send] == [(AUTH0_REFUSED, False)]
+    assert opened.send[0].subject == "[auth0_webhooks] Auth0 refused our credentials"
+    assert opened.send[0].text == "Auth0 refused ..."
+
+    still = plan_alerts("auth0_webhooks", opened.open, refused)
+    assert still.send == [] and still.open == opened.open
+
+    cleared = plan_alerts("auth0_webhooks", still.open, {})
+    assert [(a.kind, a.cleared) for a in cleared.send] == [(AUTH0_REFUSED, True)]
+    assert cleared.send[0].subject == "[auth0_webhooks] cleared: Auth0 refused our credentials"
+    assert cleared.open == {}
+
+
+def test_a_gap_passed_by_on_gap_continue_is_open_for_its_period_only():
+    passed = Trouble(RETENTION_GAP, NOW, "passed", until=NOW + timedelta(days=1))
+    assert passed.open_at(NOW + timedelta(hours=23))
+    assert not passed.open_at(NOW + timedelta(days=1))
+    assert Trouble(RETENTION_GAP, NOW, "stops the stream").open_at(NOW + timedelta(days=30))
+
+
+def test_a_failure_from_before_the_latest_commit_no_longer_fails_the_stream():
+    failure = Failure("900002", 1, 422, "refused", NOW - timedelta(minutes=10))
+    assert status(signals(failures=(failure,), committed_at=NOW - timedelta(minutes=5))).state == FLOWING
+    assert status(signals(failures=(failure,), committed_at=NOW - timedelta(minutes=15))).state == FAILING
