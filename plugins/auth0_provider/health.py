@@ -156,3 +156,15 @@ def plan_alerts(stream: str, already_open: Mapping[str, datetime], now_open: Map
             plan.send.append(Alert(kind, subject, text, cleared=True))
             del plan.open[kind]
     return plan
+
+
+def announced(already: Mapping[str, datetime], plan: AlertPlan, sent: Sequence[Alert]) -> dict[str, datetime]:
+    """The incidents announced once ``sent`` (of ``plan.send``) went out: one whose alert did not go is
+    left as it was, so the next check sends it again."""
+    result = dict(already)
+    for alert in sent:
+        if alert.cleared:
+            result.pop(alert.kind, None)
+        else:
+            result[alert.kind] = plan.open[alert.kind]
+    return result

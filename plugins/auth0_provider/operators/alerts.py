@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from auth0_provider import notify
-from auth0_provider.health import Signals, incidents, plan_alerts
+from auth0_provider.health import Signals, announced, incidents, plan_alerts
 from auth0_provider.ledger import StreamLedger
 from auth0_provider.names import DAG_ID, STREAM
 from auth0_provider.records import OpenIncidents
@@ -61,8 +61,7 @@ class Auth0StreamAlertOperator(BaseOperator):
         if not plan.send:
             self.log.info("Nothing to tell: %s", ", ".join(sorted(already)) or "no incident open")
             return []
-        announced = dict(already)
-        failed: list[BaseException] = []
+        sent, failed = [], []
         for alert in plan.send:
             try:
                 notify.send(self.alert_conn_id, alert.subject, alert.text)
@@ -71,11 +70,8 @@ class Auth0StreamAlertOperator(BaseOperator):
                 failed.append(exc)
                 continue
             self.log.warning("Alert sent: %s", alert.subject)
-            if alert.cleared:
-                announced.pop(alert.kind, None)
-            else:
-                announced[alert.kind] = plan.open[alert.kind]
-        ledger.note_open_incidents(OpenIncidents(announced))
+            sent.append(alert)
+        ledger.note_open_incidents(OpenIncidents(announced(already, plan, sent)))
         if failed:
             raise failed[0]
         return [alert.subject for alert in plan.send]

@@ -14,6 +14,7 @@ from auth0_provider.health import (
     PAUSED,
     Incident,
     Signals,
+    announced,
     incidents,
     plan_alerts,
     status,
@@ -117,3 +118,15 @@ def test_a_failure_from_before_the_latest_commit_no_longer_fails_the_stream():
     failure = Failure("900002", 1, 422, "refused", NOW - timedelta(minutes=10))
     assert status(signals(failures=(failure,), committed_at=NOW - timedelta(minutes=5))).state == FLOWING
     assert status(signals(failures=(failure,), committed_at=NOW - timedelta(minutes=15))).state == FAILING
+
+
+def test_an_alert_that_could_not_be_sent_leaves_its_incident_unannounced_so_the_next_check_sends_it():
+    refused = {AUTH0_REFUSED: Incident(AUTH0_REFUSED, NOW, "refused"), BLOCKED: Incident(BLOCKED, NOW, "blocked")}
+    plan = plan_alerts("s", {}, refused)
+    sent_only_blocked = [alert for alert in plan.send if alert.kind == BLOCKED]
+    after = announced({}, plan, sent_only_blocked)
+    assert after == {BLOCKED: NOW}
+    assert [alert.kind for alert in plan_alerts("s", after, refused).send] == [AUTH0_REFUSED]
+
+    clearing = plan_alerts("s", after, {})
+    assert announced(after, clearing, []) == after  # a clearing alert that did not go is sent again too
