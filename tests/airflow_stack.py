@@ -179,13 +179,18 @@ class Stack:
         A scheduled run that starts in the middle of a test acts on the same events: it would change
         what the test counts. Waits for the next tick (and its run) when it comes too soon.
         """
-        now = datetime.now(UTC)
-        boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
-        if (boundary - now).total_seconds() < seconds:
+
+        def finished() -> bool:
+            return all(r["state"] in ("success", "failed") for r in self.runs())
+
+        for _ in range(3):  # a run still finishing can take the test past the tick it checked for: check again
+            local_airflow.wait_until(finished, 300, "every run to finish", every=2)
+            now = datetime.now(UTC)
+            boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
+            if (boundary - now).total_seconds() >= seconds:
+                return
             time.sleep((boundary - now).total_seconds() + 5)
-        local_airflow.wait_until(
-            lambda: all(r["state"] in ("success", "failed") for r in self.runs()), 300, "every run to finish", every=2
-        )
+        raise AssertionError(f"no quiet {seconds:.0f} s came: runs kept running up to the 5-minute ticks")
 
     def asset_state(self, key: str) -> Any:
         """A value in the stream asset's state store, as the UI's asset page shows it; None if absent."""
