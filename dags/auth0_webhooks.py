@@ -1,6 +1,7 @@
 """Auth0 tenant logs -> webhook, every 5 minutes, at least once.
 
-fetch_logs reads the logs written after the watermark and keeps the wanted ones; deliver POSTs them
+fetch_logs reads the logs written after the watermark (at most AUTH0_WEBHOOKS_MAX_EVENTS_PER_RUN
+and AUTH0_WEBHOOKS_MAX_BYTES_PER_RUN a run) and keeps the wanted ones in XCom pages; deliver POSTs them
 (one, or AUTH0_WEBHOOKS_BATCH_SIZE per request) to the `auth0_webhook` connection, at most
 AUTH0_WEBHOOKS_CONCURRENT_CALLS at a time, and each 2xx leaves a receipt (an event of the asset
 `auth0_webhooks`); a delivery the receiver refuses for AUTH0_WEBHOOKS_DEAD_LETTER_AFTER while others
@@ -78,6 +79,8 @@ with DAG(
         start_from=settings.start_from,
         payload_format=settings.payload,
         batch_size=settings.batch_size,
+        max_events=settings.max_events_per_run,
+        max_bytes=settings.max_bytes_per_run,
         on_gap=settings.on_gap,
         retries=2,
         retry_delay=timedelta(seconds=30),
@@ -109,6 +112,8 @@ with DAG(
         task_id=PREFETCH_TASK,
         checkpoint=fetch.output[CHECKPOINT_XCOM_KEY],
         batch_size=settings.batch_size,
+        max_events=settings.max_events_per_run,
+        max_bytes=settings.max_bytes_per_run,
     )
 
     drain = Auth0DrainBacklogOperator(

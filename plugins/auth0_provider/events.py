@@ -35,23 +35,32 @@ def parse_date(value: Any) -> datetime | None:
 
 @dataclass(frozen=True)
 class LogEvent:
-    """One Auth0 log event: its exact JSON text plus the parsed fields we route on."""
+    """One Auth0 log event: its exact JSON text plus the parsed fields we route on.
+
+    Only those few fields are kept parsed (``routing_fields``): an event of a megabyte is then held
+    once, as its text, not twice.
+    """
 
     raw: str
-    data: dict[str, Any] = field(repr=False, compare=False)
+    fields: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_raw(cls, raw: str) -> LogEvent:
         """An event again from the exact text it was read as (kept in XCom by a read-ahead)."""
-        return cls(raw=raw, data=json.loads(raw))
+        return cls(raw=raw, fields=routing_fields(json.loads(raw)))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The whole event, parsed again from its text each time it is asked for."""
+        return json.loads(self.raw)
 
     @property
     def log_id(self) -> str:
-        return str(self.data.get("log_id") or self.data.get("_id"))
+        return str(self.fields.get("log_id") or self.fields.get("_id"))
 
     @property
     def date(self) -> str | None:
-        value = self.data.get("date")
+        value = self.fields.get("date")
         return value if isinstance(value, str) else None
 
     @cached_property
@@ -61,12 +70,12 @@ class LogEvent:
 
     @property
     def type(self) -> str | None:
-        value = self.data.get("type")
+        value = self.fields.get("type")
         return value if isinstance(value, str) else None
 
     @property
     def request(self) -> dict[str, Any]:
-        details = self.data.get("details")
+        details = self.fields.get("details")
         request = details.get("request") if isinstance(details, dict) else None
         return request if isinstance(request, dict) else {}
 
@@ -101,6 +110,16 @@ class LogEvent:
         return " ".join(p for p in parts if p)[:240]
 
 
+def routing_fields(value: dict[str, Any]) -> dict[str, Any]:
+    """The members of a parsed event that ``LogEvent`` reads: ids, date, type, the request's method and path."""
+    kept = {key: value[key] for key in ("log_id", "_id", "date", "type") if key in value}
+    details = value.get("details")
+    request = details.get("request") if isinstance(details, dict) else None
+    if isinstance(request, dict):
+        kept["details"] = {"request": {key: request[key] for key in ("method", "path") if key in request}}
+    return kept
+
+
 def log_id_key(log_id: str) -> tuple[int, str]:
     """Order Auth0 log ids: they are fixed-width numbers, so length first, then the text."""
     return (len(log_id), log_id)
@@ -122,7 +141,7 @@ def parse_log_page(text: str) -> list[LogEvent]:
             raise MalformedLogPage(f"invalid JSON in log page: {exc}") from None
         if not isinstance(value, dict) or not (value.get("log_id") or value.get("_id")):
             raise MalformedLogPage(f"log event without a log_id: {_preview(text[pos:end])}")
-        events.append(LogEvent(raw=text[pos:end], data=value))
+        events.append(LogEvent(raw=text[pos:end], fields=routing_fields(value)))
         pos = _skip(text, end)
         if pos < len(text) and text[pos] == ",":
             pos = _skip(text, pos + 1)

@@ -42,16 +42,21 @@ class Signals:
     def lag(self) -> timedelta | None:
         return self.reading.lag_behind(self.watermark) if self.reading else None
 
-    @property
-    def blocked_since(self) -> datetime | None:
-        if self.attempt is None:
+    def stuck_since(self, longer_than: timedelta) -> datetime | None:
+        """Since when runs have started from the current watermark, once that is ``longer_than`` ago."""
+        if self.attempt is None or self.now - self.attempt.since < longer_than:
             return None
-        return self.attempt.since if self.now - self.attempt.since >= BLOCKED_AFTER else None
+        return self.attempt.since
+
+    @property
+    def stuck_at(self) -> str:
+        """The log the runs keep starting from, for a sentence."""
+        return f"log {self.attempt.from_log_id}" if self.attempt and self.attempt.from_log_id else "the start"
 
     def why(self) -> str | None:
         """What stops or fails the stream, most telling first; None when nothing does."""
-        for trouble in self.troubles:
-            return trouble.message
+        if self.troubles:
+            return self.troubles[0].message
         for failure in self.failures:
             if self.committed_at is not None and failure.at <= self.committed_at:
                 break
@@ -72,14 +77,10 @@ def status(signals: Signals) -> Status:
     if signals.paused:
         return Status(PAUSED, "The DAG is paused: no run starts, and nothing is read or delivered.")
     why = signals.why()
-    since = signals.blocked_since
+    since = signals.stuck_since(BLOCKED_AFTER)
     if since is not None:
-        stuck = signals.attempt.from_log_id or "the start"
-        return Status(
-            BLOCKED,
-            why or f"Runs have started from log {stuck} since {since:%Y-%m-%d %H:%M} UTC without committing.",
-            since,
-        )
+        stuck = f"Runs have started from {signals.stuck_at} since {since:%Y-%m-%d %H:%M} UTC without committing."
+        return Status(BLOCKED, why or stuck, since)
     if why is not None:
         return Status(FAILING, why)
     if signals.reading is not None and signals.reading.backlog:
@@ -99,12 +100,11 @@ class Incident:
 def incidents(signals: Signals, alert_after: timedelta) -> dict[str, Incident]:
     """The incidents open now: blocked longer than ``alert_after``, events parked, and each trouble."""
     found: dict[str, Incident] = {}
-    attempt = signals.attempt
-    if attempt is not None and signals.now - attempt.since >= alert_after:
-        stuck = attempt.from_log_id or "the start"
+    since = signals.stuck_since(alert_after)
+    if since is not None:
         why = signals.why() or "no run has committed"
-        text = f"The stream has been blocked since {attempt.since:%Y-%m-%d %H:%M} UTC, at log {stuck}: {why}"
-        found[BLOCKED] = Incident(BLOCKED, attempt.since, text)
+        text = f"The stream has been blocked since {since:%Y-%m-%d %H:%M} UTC, at {signals.stuck_at}: {why}"
+        found[BLOCKED] = Incident(BLOCKED, since, text)
     if signals.dead_letters:
         shown = ", ".join(signals.dead_letters[:10]) + (", ..." if len(signals.dead_letters) > 10 else "")
         text = (

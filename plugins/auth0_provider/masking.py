@@ -27,6 +27,12 @@ def redact(text: str) -> str:
     return str(redact_secrets(text))
 
 
+def redacted_excerpt(text: str, limit: int = 300) -> str:
+    """The start of ``text``, redacted, with "..." when it was cut: for a message or a page."""
+    text = redact(text)
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
 def mask_url(url: str) -> None:
     """Redact from now on whatever part of ``url`` may be a credential: user info, path and query.
 

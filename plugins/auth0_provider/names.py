@@ -29,9 +29,11 @@ DRAIN_TASK = "drain_backlog"
 # run conf and DAG params
 REDELIVER_PARAM = "redeliver"  # "all" or [log id, ...]: send dead letters again
 
-# XCom keys (besides Airflow's return_value: the fetch's list of deliveries, the prefetch's chunk,
-# the commit's records.CommitRecord)
+# XCom keys (besides Airflow's return_value: the fetch's records.DeliveryRef list, the prefetch's
+# records.ReadAhead, the commit's records.CommitRecord)
 CHECKPOINT_XCOM_KEY = "checkpoint"
+DELIVERY_PAGE_PREFIX = "deliveries/"  # + page number: the fetch's records.Delivery list, a page each
+EVENT_PAGE_PREFIX = "events/"  # + page number: the prefetch's events read ahead, their exact text
 USAGE_XCOM_KEY = "auth0_usage"  # records.Auth0Usage, from each task that read from Auth0
 FAILURE_XCOM_KEY = "failure"  # records.Failure, from a delivery whose try failed
 

@@ -1,6 +1,8 @@
 """What the tasks of a run hand each other, one typed shape each, serialised here and nowhere else.
 
-- ``Delivery``: one POST, what a mapped ``deliver`` task sends (fetch -> deliver, as its mapped kwargs).
+- ``Delivery``: one POST, what a mapped ``deliver`` task sends (fetch -> deliver, in an XCom page), and
+  ``DeliveryRef``: which page holds it (fetch -> deliver, as its mapped kwargs).
+- ``ReadAhead``: the logs a prefetch task read for the follow-up run (prefetch -> the next run's fetch).
 - ``PlannedDelivery`` and ``Checkpoint``: what the fetch read and planned (fetch -> commit, prefetch, drain).
 - ``Receipt``: proof that the webhook answered 2xx to a delivery (deliver -> any later task or run),
   kept as an event of the stream asset.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from auth0_provider.events import LogEvent
+from auth0_provider.events import LogEvent, parse_date
 from auth0_provider.exceptions import CheckpointError
 from auth0_provider.payloads import elements, join
 from auth0_provider.watermark import Watermark
@@ -125,6 +127,68 @@ class Delivery:
             parts,
             bool(value.get("redelivery")),
         )
+
+
+@dataclass(frozen=True)
+class DeliveryRef:
+    """Where a mapped ``deliver`` instance finds its delivery: the fetch task's XCom page ``page``.
+
+    The fetch task returns one of these per delivery, its label and key beside the page number, and
+    keeps the deliveries themselves in pages (``staging.paged``). Airflow pulls a mapped task's whole
+    input list for each instance; a list of these stays small, and each instance then pulls the one
+    page that holds its own body.
+    """
+
+    key: str
+    label: str
+    page: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, "page": self.page}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> DeliveryRef:
+        return cls(str(value["key"]), str(value["label"]), int(value["page"]))
+
+
+@dataclass(frozen=True)
+class ReadAhead:
+    """The logs a prefetch task read for the follow-up run: after ``start``, up to ``end``, in ``pages``.
+
+    The events' exact text is kept in the prefetch task's XCom pages ``events/0`` .. ``events/<pages - 1>``;
+    ``budget`` is the run budget they were read under, so a run under another budget reads afresh;
+    ``more`` says that logs were waiting after ``end`` (``staging.RunBudget.cut``).
+    """
+
+    start: str
+    end: Watermark
+    budget: tuple[int, int]  # max events, max bytes
+    pages: int
+    events: int
+    more: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end.to_json(),
+            "budget": list(self.budget),
+            "pages": self.pages,
+            "events": self.events,
+            "more": self.more,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> ReadAhead | None:
+        """The read-ahead, or None for anything else (an earlier version's chunk, a hand-made value)."""
+        try:
+            events, end = int(value["events"]), Watermark.from_json(value["end"])
+            max_events, max_bytes = (int(n) for n in value["budget"])
+            if end is None:
+                return None
+            pages, more = int(value["pages"]), bool(value["more"])
+            return cls(str(value["start"]), end, (max_events, max_bytes), pages, events, more)
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 def batch_id(log_ids: Sequence[str]) -> str:
@@ -469,8 +533,6 @@ class Reading:
 
     def lag_behind(self, watermark: Watermark | None) -> timedelta | None:
         """How much older the watermark is than the newest log read; None when a date is unknown."""
-        from auth0_provider.events import parse_date
-
         newest = parse_date(self.end.date) if self.end else None
         if newest is None:
             return timedelta(0) if self.end is None or self.end == watermark else None

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from auth0_provider.log_types import KNOWN_LOG_TYPES
 from auth0_provider.payloads import PAYLOAD_FORMATS
+from auth0_provider.staging import DEFAULT_MAX_BYTES, MIB, parse_size, size_text
 
 PREFIX = "AUTH0_WEBHOOKS_"
 START_FROM_KEYWORDS = ("oldest", "now")
@@ -26,6 +27,9 @@ MAX_BATCH_SIZE = 1000
 # The dead-letter store's index is one value in Airflow's asset state store: 1,000 log ids fit within
 # its 64 KB policy limit ([state_store] max_value_storage_bytes).
 MAX_DEAD_LETTERS = 1000
+MAX_EVENTS_PER_RUN = 1_000_000
+# A run holds its events in the fetch task's memory a few times over (read, cut into deliveries, paged).
+MAX_BYTES_PER_RUN = (1 * MIB, 512 * MIB)
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -49,6 +53,8 @@ class Settings:
     on_gap: str = "fail"
     dead_letter_after: timedelta | None = timedelta(hours=1)  # None: never park
     dead_letter_max: int = MAX_DEAD_LETTERS
+    max_events_per_run: int | None = None  # None: staging.default_max_events(batch_size)
+    max_bytes_per_run: int = DEFAULT_MAX_BYTES
     alert_conn_id: str | None = None  # None: no alerts
     alert_after: timedelta = timedelta(minutes=30)
 
@@ -102,6 +108,10 @@ class Settings:
             dead_letter_max=_int_in_range(
                 "DEAD_LETTER_MAX", raw("DEAD_LETTER_MAX"), defaults.dead_letter_max, 1, MAX_DEAD_LETTERS
             ),
+            max_events_per_run=_int_in_range(
+                "MAX_EVENTS_PER_RUN", raw("MAX_EVENTS_PER_RUN"), defaults.max_events_per_run, 1, MAX_EVENTS_PER_RUN
+            ),
+            max_bytes_per_run=_size("MAX_BYTES_PER_RUN", raw("MAX_BYTES_PER_RUN"), defaults.max_bytes_per_run),
             alert_conn_id=_conn_id("ALERT_CONN_ID", raw("ALERT_CONN_ID")),
             alert_after=_duration("ALERT_AFTER", raw("ALERT_AFTER"), defaults.alert_after),
         )
@@ -144,7 +154,7 @@ def _log_types(value: str | None, default: frozenset[str]) -> frozenset[str]:
     return frozenset(codes)
 
 
-def _int_in_range(name: str, value: str | None, default: int, low: int, high: int) -> int:
+def _int_in_range(name: str, value: str | None, default: int | None, low: int, high: int) -> int | None:
     if value is None or value == "":
         return default
     try:
@@ -154,6 +164,23 @@ def _int_in_range(name: str, value: str | None, default: int, low: int, high: in
     if number is None or not low <= number <= high:
         raise SettingsError(f"{PREFIX}{name}: {value!r} is not allowed. Use a whole number from {low} to {high}.")
     return number
+
+
+def _size(name: str, value: str | None, default: int) -> int:
+    """A size in bytes, with an optional unit: ``64MB``, ``512KB``, ``1GB``."""
+    if value is None or value == "":
+        return default
+    low, high = MAX_BYTES_PER_RUN
+    try:
+        size = parse_size(value)
+    except ValueError:
+        size = None
+    if size is None or not low <= size <= high:
+        raise SettingsError(
+            f"{PREFIX}{name}: {value!r} is not allowed. Use a size from {size_text(low)} to {size_text(high)}, "
+            "a whole number with KB, MB or GB (for example '64MB')."
+        )
+    return size
 
 
 def _start_from(value: str | None, default: str) -> str:

@@ -92,18 +92,17 @@ class StreamReader:
         except ValueError:
             return None
 
-    def xcoms(self, task_id: str, key: str, limit: int | None = None) -> list[Any]:
-        """The values of the last ``HOURS`` hours, newest first."""
+    def xcoms(self, key: str, *task_ids: str) -> list[Any]:
+        """The values these tasks pushed under ``key`` in the last ``HOURS`` hours, newest first."""
         query = (
             select(XComModel.value)
             .where(
                 XComModel.dag_id == DAG_ID,
-                XComModel.task_id == task_id,
+                XComModel.task_id.in_(task_ids),
                 XComModel.key == key,
                 XComModel.timestamp >= self.since,
             )
             .order_by(XComModel.timestamp.desc())
-            .limit(limit)
         )
         return [_value(value) for value in self.session.scalars(query)]
 
@@ -151,7 +150,7 @@ class StreamReader:
         dag = self.session.get(DagModel, DAG_ID)
         troubles = (Trouble.from_json(self.state(TROUBLE_PREFIX + kind)) for kind in (AUTH0_REFUSED, RETENTION_GAP))
         index = index_from(self.state(DEAD_LETTER_INDEX))
-        found = (CommitRecord.from_json(value) for value in self.xcoms(COMMIT_TASK, "return_value"))
+        found = (CommitRecord.from_json(value) for value in self.xcoms("return_value", COMMIT_TASK))
         commits = [commit for commit in found if commit is not None]
         signals = Signals(
             now,
@@ -165,7 +164,7 @@ class StreamReader:
             failed_run=self.failed_run(),
             committed_at=max((commit.at for commit in commits), default=None),
         )
-        usage = (Auth0Usage.from_json(value) for value in self.xcoms_of_readers())
+        usage = (Auth0Usage.from_json(value) for value in self.xcoms(USAGE_XCOM_KEY, FETCH_TASK, PREFETCH_TASK))
         shown = index[:SHOWN_DEAD_LETTERS]
         letters = (DeadLetter.from_json(self.state(DEAD_LETTER_PREFIX + log_id)) for log_id in shown)
         return StreamView.of(
@@ -174,9 +173,6 @@ class StreamReader:
             [one for one in usage if one is not None],
             [letter for letter in letters if letter is not None],
         )
-
-    def xcoms_of_readers(self) -> list[Any]:
-        return self.xcoms(FETCH_TASK, USAGE_XCOM_KEY) + self.xcoms(PREFETCH_TASK, USAGE_XCOM_KEY)
 
 
 def _value(value: Any) -> Any:

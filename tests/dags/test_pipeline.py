@@ -409,3 +409,51 @@ def test_a_read_ahead_that_cannot_be_kept_is_skipped_and_never_fails_a_delivered
     monkeypatch.setattr(WatermarkStore, "note_read_ahead", note)
     assert run_dag(max_events=10).state == "success"  # reads for itself: nothing was noted
     assert sorted(receiver.delivered_keys()) == sorted(e.log_id for e in events)
+
+
+def fetch_xcoms(dag_run) -> dict[str, str]:
+    """The fetch task's XComs of a run, by key, as stored (JSON text)."""
+    from airflow.models.xcom import XComModel
+
+    with create_session() as session:
+        rows = session.execute(
+            select(XComModel.key, XComModel.value).where(
+                XComModel.run_id == dag_run.run_id, XComModel.task_id == FETCH_TASK
+            )
+        ).all()
+    return {key: json.dumps(value) for key, value in rows}
+
+
+def test_each_delivery_is_handed_a_small_reference_and_its_body_is_kept_in_a_page(standin, receiver, run_dag):
+    events = [standin.add_event(api_event("post", f"/api/v2/users/auth0|{n}", note="n" * 5000)) for n in range(40)]
+    dag_run = run_dag()
+    assert dag_run.state == "success", states(dag_run)
+    assert {d.key: d.body for d in receiver.deliveries} == {e.log_id: e.raw.encode() for e in events}
+    stored = fetch_xcoms(dag_run)
+    # what every mapped instance pulls whole: its key, its label and a page number, not 40 bodies
+    assert len(stored["return_value"]) < 40 * 200
+    assert "n" * 5000 not in stored["return_value"]
+    pages = [key for key in stored if key.startswith("deliveries/")]
+    assert len(pages) > 1, "40 events of 5 KB take several 64 KB pages"
+    assert max(len(stored[key]) for key in pages) < 70 * 1024
+    labels = sorted(ti.rendered_map_index for ti in dag_run.get_task_instances() if ti.task_id == DELIVER_TASK)
+    assert labels == sorted(f"{e.log_id} sapi POST /api/v2/users/auth0|{n}" for n, e in enumerate(events))
+
+
+def test_a_run_stops_at_its_byte_cap_and_an_event_larger_than_the_cap_is_delivered_alone(standin, receiver, run_dag):
+    kb = 1024
+    events = [
+        standin.add_event(api_event("post", "/api/v2/users", note="a" * (400 * kb))),
+        standin.add_event(api_event("post", "/api/v2/users", note="b" * (400 * kb))),
+        standin.add_event(api_event("post", "/api/v2/users", note="c" * (1536 * kb))),  # over the 1 MB cap
+        standin.add_event(api_event("post", "/api/v2/users", note="d")),
+    ]
+    expected_runs = [events[:2], events[2:3], events[3:]]
+    for n, expected in enumerate(expected_runs):
+        dag_run = run_dag(max_bytes_per_run="1MB", batch_size="10")
+        assert dag_run.state == "success", states(dag_run)
+        assert stored_watermark()["log_id"] == expected[-1].log_id, f"run {n + 1}"
+        assert states(dag_run)[f"{DRAIN_TASK}[-1]"] == ("skipped" if n == 2 else "success"), f"run {n + 1}"
+        last = receiver.deliveries[-1]
+        assert last.body == ("[" + ",".join(e.raw for e in expected) + "]").encode(), f"run {n + 1}"
+    assert len(receiver.deliveries) == 3

@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from auth0_provider.masking import mask, redact
 from auth0_provider.names import AUTH0_CONN_ID
 from auth0_provider.records import Auth0Usage
 from auth0_provider.retry_after import retry_after_seconds
+from auth0_provider.staging import RunBudget
 
 PAGE_SIZE = 100  # the Logs API maximum for `take` and `per_page`
 USER_AGENT = "airflow-provider-auth0-webhooks"
@@ -261,25 +263,34 @@ class Auth0Hook(BaseHook):
     # -- Logs API ---------------------------------------------------------------------------
 
     def read_logs(
-        self, after_log_id: str, max_events: int, *, stop: Callable[[LogEvent], bool] | None = None
+        self,
+        after_log_id: str,
+        max_events: int,
+        *,
+        max_bytes: int | None = None,
+        stop: Callable[[LogEvent], bool] | None = None,
     ) -> list[LogEvent]:
         """Events newer than ``after_log_id`` in log-id order (checkpoint mode), at most ``max_events``.
 
         Pages until Auth0 returns an empty page, the cap is reached, or a page holds an event for
         which ``stop`` is true (a replay past its window). Duplicates across pages and events at or
-        before the checkpoint are dropped.
+        before the checkpoint are dropped. With ``max_bytes``, it also stops once the events read
+        hold that many bytes of text, and asks for fewer per page once they are large
+        (``staging.RunBudget``); what it returns may pass the cap by part of a page, for the caller to cut.
         """
+        budget = RunBudget(max_events, max_bytes or sys.maxsize)
         events: dict[str, LogEvent] = {}
+        size = 0
         cursor = after_log_id
         floor = log_id_key(after_log_id)
-        while len(events) < max_events:
-            take = min(PAGE_SIZE, max_events - len(events))
-            page = self._get_logs({"from": cursor, "take": take})
+        while budget.open(len(events), size):
+            page = self._get_logs({"from": cursor, "take": budget.next_take(len(events), size, PAGE_SIZE)})
             if not page:
                 break
             for event in page:
-                if log_id_key(event.log_id) > floor:
-                    events.setdefault(event.log_id, event)
+                if log_id_key(event.log_id) > floor and event.log_id not in events:
+                    events[event.log_id] = event
+                    size += len(event.raw)
             newest = max((event.log_id for event in page), key=log_id_key)
             if log_id_key(newest) <= log_id_key(cursor):
                 break  # no progress: stop rather than read the same page forever
@@ -311,10 +322,15 @@ class Auth0Hook(BaseHook):
 
     def _get_logs(self, params: dict[str, Any], *, renew: bool = True) -> list[LogEvent]:
         response = self._authorized_get("/api/v2/logs", params, renew=renew)
+        content_type = response.headers.get("Content-Type", "no content type")
         try:
-            return parse_log_page(response.content.decode("utf-8"))
-        except (MalformedLogPage, UnicodeDecodeError) as exc:
-            content_type = response.headers.get("Content-Type", "no content type")
+            text = response.content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Auth0Error(f"Auth0 answered GET /api/v2/logs with an unusable body ({content_type}): {exc}") from None
+        del response  # a page of large events: hold its text once, not its bytes too, while it is split
+        try:
+            return parse_log_page(text)
+        except MalformedLogPage as exc:
             raise Auth0Error(f"Auth0 answered GET /api/v2/logs with an unusable body ({content_type}): {exc}") from None
 
     def _authorized_get(

@@ -37,7 +37,7 @@ from auth0_provider.exceptions import (
     WebhookRetryLater,
 )
 from auth0_provider.hooks.reachability import probe
-from auth0_provider.masking import mask, mask_url, redact
+from auth0_provider.masking import mask, mask_url, redact, redacted_excerpt
 from auth0_provider.names import WEBHOOK_CONN_ID
 from auth0_provider.retry_after import retry_after_seconds
 
@@ -221,5 +221,5 @@ def _scrub(text: str, connection: Any, secrets: tuple[str, ...]) -> str:
 
 def _snippet(response: Response, limit: int = 300) -> str:
     """The start of the receiver's answer, which may quote our headers back: redacted."""
-    text = redact((response.text or "").strip())
-    return text[:limit] + ("..." if len(text) > limit else "") if text else "(empty body)"
+    text = (response.text or "").strip()
+    return redacted_excerpt(text, limit) if text else "(empty body)"

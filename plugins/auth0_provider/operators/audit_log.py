@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -34,25 +34,59 @@ from auth0_provider.names import (
     WATERMARK_VARIABLE,
 )
 from auth0_provider.receipts import Plan, attempt_for, receipts_since
-from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Checkpoint, Delivery, Reading, Receipt, Trouble
+from auth0_provider.records import (
+    AUTH0_REFUSED,
+    RETENTION_GAP,
+    Checkpoint,
+    Delivery,
+    ReadAhead,
+    Reading,
+    Receipt,
+    Trouble,
+)
+from auth0_provider.staging import (
+    DEFAULT_MAX_BYTES,
+    RunBudget,
+    default_max_events,
+    stage_deliveries,
+    staged_events,
+)
 from auth0_provider.watermark import Watermark, WatermarkStore
 from auth0_provider.window import GRACE, ReplayWindow
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
 
-DEFAULT_MAX_EVENTS = 5_000  # per run: a few MB of XCom, and a short last chunk when a backlog drains
 # Auth0 keeps logs 1 day at least (Starter). A watermark younger than this cannot have aged out, so
 # only an older one costs the extra request that checks it is still kept.
 RETENTION_CHECK_AGE = timedelta(hours=12)
 GAP_SHOWN_FOR = timedelta(days=1)  # a gap passed by AUTH0_WEBHOOKS_ON_GAP=continue, on the page and in an alert
 
 
-def run_limit(max_events: int, batch_size: int) -> int:
-    """Events one run may take: Airflow refuses to map more than ``max_map_length`` deliveries."""
+def run_budget(max_events: int | None, max_bytes: int, batch_size: int) -> RunBudget:
+    """What one run may take: Airflow refuses to map more than ``max_map_length`` deliveries."""
     from airflow.sdk.configuration import conf
 
-    return min(max_events, conf.getint("core", "max_map_length") * batch_size)
+    events = default_max_events(batch_size) if max_events is None else max_events
+    return RunBudget(min(events, conf.getint("core", "max_map_length") * batch_size), max_bytes)
+
+
+def text_size(event: LogEvent) -> int:
+    """What an event weighs against the byte cap: the characters of its JSON text, about its bytes."""
+    return len(event.raw)
+
+
+def read_within(
+    hook: Auth0Hook,
+    after: str,
+    budget: RunBudget,
+    taken: Sequence[LogEvent] = (),
+    stop: Callable[[LogEvent], bool] | None = None,
+) -> list[LogEvent]:
+    """The logs after ``after``, as many as ``budget`` leaves beside the events already ``taken``."""
+    left = budget.max_events - len(taken)
+    room = budget.max_bytes - sum(text_size(event) for event in taken)
+    return hook.read_logs(after, left, max_bytes=max(room, 1), stop=stop) if left > 0 else []
 
 
 @contextmanager
@@ -79,6 +113,9 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     :param batch_size: events per delivery; above 1 each delivery POSTs a JSON array.
     :param max_events: events fetched per run at most (also bounded by Airflow's ``max_map_length``
         deliveries); the rest is left for a follow-up run, which the checkpoint's ``backlog`` asks for.
+        None: ``staging.default_max_events(batch_size)``.
+    :param max_bytes: the text of the events fetched per run at most; an event larger than that is
+        taken alone (``staging.RunBudget``).
     :param payload_format: the body each delivery carries: ``event``, ``legacy`` or ``log_stream``.
     :param on_gap: when Auth0 no longer keeps the watermark's log and newer ones were deleted with it:
         ``fail`` the run, saying what was lost, or ``continue`` from the oldest log still kept.
@@ -102,7 +139,8 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         start_from: str = "oldest",
         auth0_conn_id: str = AUTH0_CONN_ID,
         watermark_variable: str = WATERMARK_VARIABLE,
-        max_events: int = DEFAULT_MAX_EVENTS,
+        max_events: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         batch_size: int = 1,
         payload_format: str = "event",
         on_gap: str = "fail",
@@ -117,6 +155,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         self.auth0_conn_id = auth0_conn_id
         self.watermark_variable = watermark_variable
         self.max_events = max_events
+        self.max_bytes = max_bytes
         self.batch_size = batch_size
         self.payload_format = payload_format
         self.on_gap = on_gap
@@ -124,7 +163,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         self._refuse_if_cleared_alone(context)
-        limit = run_limit(self.max_events, self.batch_size)
+        budget = run_budget(self.max_events, self.max_bytes, self.batch_size)
         window = ReplayWindow.of_run(context)
         redeliver = (context["dag_run"].conf or {}).get(REDELIVER_PARAM)
         if redeliver not in (None, "", []):  # the Trigger form sends its empty fields too
@@ -134,22 +173,22 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
                 )
             return self._redeliver(context, redeliver)
         if window is not None:
-            return self._replay(context, window, limit)
+            return self._replay(context, window, budget)
         ledger = StreamLedger(context, self.stream)
         store = WatermarkStore(self.watermark_variable)
         start = store.read()
         attempt, resumed = attempt_for(ledger.attempt(), start, datetime.now(UTC))
         if not resumed:
             ledger.begin(attempt)
-        taken = self._take_read_ahead(context, store, start, limit)
+        taken = self._take_read_ahead(context, store, start, budget)
         if taken is not None:
-            events, end, source = taken
+            events, end, more, source = taken
         else:
             with self._auth0(context) as hook:
-                events, end = self._fetch(context, hook, start, limit)
+                events, end, more = self._fetch(context, hook, start, budget)
             source = f"{hook.requests_sent} Auth0 requests"
         since = receipts_since(attempt.since)
-        checkpoint = Checkpoint(start, end, backlog=len(events) >= limit, receipts_since=since)
+        checkpoint = Checkpoint(start, end, backlog=more, receipts_since=since)
         reading = Reading(datetime.now(UTC), start, end, checkpoint.backlog)
         ledger.note_reading(reading)
         lag = reading.lag_behind(start)
@@ -159,10 +198,10 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         # only a run that starts where an earlier one did can find receipts of its deliveries
         return self._deliveries(context, events, checkpoint, f"{summary}; {source}", resume=resumed)
 
-    def _replay(self, context: Context, window: ReplayWindow, limit: int) -> list[dict[str, Any]]:
+    def _replay(self, context: Context, window: ReplayWindow, budget: RunBudget) -> list[dict[str, Any]]:
         """Deliver the matching events dated in ``window``; the watermark is neither read nor written."""
         with self._auth0(context) as hook:
-            read, more = self._read_window(hook, window, limit)
+            read, more = self._read_window(hook, window, budget)
         end = Watermark.at(read[-1]) if read else None
         since = receipts_since(datetime.now(UTC))  # only this run's own receipts count
         checkpoint = Checkpoint(None, end, backlog=more, receipts_since=since, window=window)
@@ -186,6 +225,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             None, None, backlog=False, receipts_since=receipts_since(datetime.now(UTC)), redelivery=True, gone=gone
         )
         plan = Plan.of(deliveries)
+        refs = stage_deliveries(context["ti"], plan.to_send)
         self._push(context, replace(checkpoint, planned=plan.planned))
         self.log.info(
             "Redelivering %d dead letter(s) of %d in the store%s; the watermark is not touched",
@@ -193,7 +233,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             len(letters),
             f" ({len(gone)} already delivered by an earlier redelivery: {', '.join(gone)})" if gone else "",
         )
-        return [{"delivery": delivery.to_json()} for delivery in plan.to_send]
+        return [{"delivery_ref": ref.to_json()} for ref in refs]
 
     @contextmanager
     def _auth0(self, context: Context) -> Iterator[Auth0Hook]:
@@ -225,6 +265,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         deliveries = Delivery.batches(matched, self.batch_size, self.payload_format)
         receipts = self._earlier_receipts(context, checkpoint) if resume and deliveries else ()
         plan = Plan.of(deliveries, receipts)
+        refs = stage_deliveries(context["ti"], plan.to_send)
         checkpoint = replace(checkpoint, planned=plan.planned)
         self._push(context, checkpoint)
         self.log.info(
@@ -238,7 +279,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             summary,
             "; more waiting, a follow-up run will continue" if checkpoint.backlog and not checkpoint.window else "",
         )
-        return [{"delivery": delivery.to_json()} for delivery in plan.to_send]
+        return [{"delivery_ref": ref.to_json()} for ref in refs]
 
     def _earlier_receipts(self, context: Context, checkpoint: Checkpoint) -> list[Receipt]:
         """Receipts of earlier runs from the same watermark; unreadable, they cost duplicates, never events."""
@@ -291,33 +332,33 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             context["ti"].xcom_push(key=XCOM_SKIPMIXIN_KEY, value={XCOM_SKIPMIXIN_SKIPPED: skipped})
 
     def _take_read_ahead(
-        self, context: Context, store: WatermarkStore, start: Watermark | None, limit: int
-    ) -> tuple[list[LogEvent], Watermark, str] | None:
+        self, context: Context, store: WatermarkStore, start: Watermark | None, budget: RunBudget
+    ) -> tuple[list[LogEvent], Watermark, bool, str] | None:
         """The events an earlier run's prefetch task read ahead, if they follow the watermark exactly.
 
         Anything else (nothing read ahead, the run that read ahead failed to commit, the watermark
-        was moved, another cap) is ignored and read afresh: taking a chunk that does not start at the
-        watermark would skip or repeat events. Logs are never changed once written, so a chunk read
-        minutes ago is still exact; whatever came after it is read by the run after.
+        was moved, another budget) is ignored and read afresh: taking a chunk that does not start at
+        the watermark would skip or repeat events. Logs are never changed once written, so a chunk
+        read minutes ago is still exact; whatever came after it is read by the run after.
         """
         pointer = store.read_ahead()
         if start is None or pointer is None or pointer.get("start") != start.log_id:
             return None
         run_id, task_id = str(pointer.get("run_id")), str(pointer.get("task_id"))
         try:
-            chunk = context["ti"].xcom_pull(task_ids=task_id, run_id=run_id)
+            read_ahead = ReadAhead.from_json(context["ti"].xcom_pull(task_ids=task_id, run_id=run_id))
+            fits = read_ahead is not None and read_ahead.start == start.log_id and read_ahead.budget == budget.limits
+            # taking an empty chunk would not move on: every run would take it again
+            if not fits or not read_ahead.events:
+                self.log.info("The logs run %s read ahead do not fit this run; reading", run_id)
+                return None
+            events = staged_events(context["ti"], read_ahead, task_id, run_id)
         except Exception:  # the run was cleaned up, say: reading again is always correct
             self.log.warning("Could not get the logs run %s read ahead; reading", run_id, exc_info=True)
             return None
-        if not isinstance(chunk, dict) or chunk.get("start") != start.log_id or chunk.get("limit") != limit:
-            self.log.info("The logs run %s read ahead do not fit this run; reading", run_id)
-            return None
-        if not chunk.get("events"):  # taking an empty chunk would not move on: every run would take it again
-            return None
-        events = [LogEvent.from_raw(raw) for raw in chunk["events"]]
-        return events, Watermark.from_json(chunk["end"]), f"read ahead by run {run_id}"
+        return events, read_ahead.end, read_ahead.more, f"read ahead by run {run_id}"
 
-    def _read_window(self, hook: Auth0Hook, window: ReplayWindow, limit: int) -> tuple[list[LogEvent], bool]:
+    def _read_window(self, hook: Auth0Hook, window: ReplayWindow, budget: RunBudget) -> tuple[list[LogEvent], bool]:
         """Logs from just before the window until they are dated past it, and whether more remain.
 
         A date search finds where to begin (searches page through 1,000 results at most), then
@@ -334,9 +375,9 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
                 return [], False
             events.append(first)
             checkpoint = first.log_id
-        events += hook.read_logs(checkpoint, limit - len(events), stop=window.passed)
-        more = len(events) >= limit and not any(window.passed(event) for event in events)
-        return events, more
+        events += read_within(hook, checkpoint, budget, events, stop=window.passed)
+        kept, more = budget.cut(events, text_size)
+        return kept, more and not any(window.passed(event) for event in kept)
 
     def _check_window_is_kept(self, hook: Auth0Hook, window: ReplayWindow, first: LogEvent | None) -> None:
         """A window older than Auth0's retention is said so: failed when none of it is kept, warned when part is."""
@@ -359,39 +400,42 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             )
 
     def _fetch(
-        self, context: Context, hook: Auth0Hook, start: Watermark | None, limit: int
-    ) -> tuple[list[LogEvent], Watermark | None]:
-        """New events in log-id order, and the watermark just past them."""
+        self, context: Context, hook: Auth0Hook, start: Watermark | None, budget: RunBudget
+    ) -> tuple[list[LogEvent], Watermark | None, bool]:
+        """New events in log-id order, the watermark just past them, and whether more are waiting."""
         events: list[LogEvent] = []
-        if start is None:  # deleted by hand after a gap, say: nothing can be missing before the start
+        oldest = self._retention_gap(context, hook, start) if start is not None else None
+        if oldest is None:  # no gap here (no watermark: nothing can be missing before the start)
             StreamLedger(context, self.stream).resolve_gap()
         if start is not None:
             checkpoint = start.log_id
-            oldest = self._retention_gap(context, hook, start)
             if oldest is not None:  # AUTH0_WEBHOOKS_ON_GAP=continue
                 events.append(oldest)
                 checkpoint = oldest.log_id
         elif self.start_from == "now":
             newest = hook.edge_log(newest=True)
             if newest is None:
-                return [], None
+                return [], None, False
             self.log.info("No watermark yet: starting now, after log %s", newest.log_id)
-            return [], Watermark.at(newest)
+            return [], Watermark.at(newest), False
         elif self.start_from == "oldest":
             oldest = hook.edge_log(newest=False)
             if oldest is None:
                 self.log.info("No watermark yet and the tenant has no logs")
-                return [], None
+                return [], None, False
             self.log.info("No watermark yet: starting from the oldest retained log %s", oldest.log_id)
             events.append(oldest)
             checkpoint = oldest.log_id
         else:
             self.log.info("No watermark yet: starting after log %s (AUTH0_WEBHOOKS_START_FROM)", self.start_from)
             checkpoint = self.start_from
-        events += hook.read_logs(checkpoint, limit - len(events))
+        events += read_within(hook, checkpoint, budget, events)
         if not events:
-            return [], start
-        return events, Watermark.at(events[-1])
+            return [], start, False
+        kept, more = budget.cut(events, text_size)
+        if len(kept) < len(events):
+            self.log.info("Took %d of the %d events read, the run's cap (%s)", len(kept), len(events), budget)
+        return kept, Watermark.at(kept[-1]), more
 
     def _retention_gap(self, context: Context, hook: Auth0Hook, start: Watermark) -> LogEvent | None:
         """The oldest log still kept, when Auth0 has deleted the watermark's log and newer ones.
@@ -400,13 +444,10 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         is kept as a trouble for the status page and the alerts, a gap that stops the stream until
         the watermark moves on, one passed for ``GAP_SHOWN_FOR``.
         """
-        ledger = StreamLedger(context, self.stream)
         if not _may_have_aged_out(start) or hook.log_exists(start.log_id):
-            ledger.resolve_gap()
             return None
         oldest = hook.edge_log(newest=False)
         if oldest is None or not Watermark.at(oldest).is_after(start):
-            ledger.resolve_gap()
             return None
         lost = _span(start.date, oldest.date)
         what = (
@@ -415,7 +456,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             f"{oldest.log_id} (dated {oldest.date or 'unknown'}). Events logged in that span ({lost}) were "
             "never delivered and can no longer be read"
         )
-        now = datetime.now(UTC)
+        ledger, now = StreamLedger(context, self.stream), datetime.now(UTC)
         if self.on_gap == "continue":
             self.log.warning(
                 "Retention gap: %s. Continuing from %s (AUTH0_WEBHOOKS_ON_GAP=continue).", what, oldest.log_id

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from auth0_provider import metrics
 from auth0_provider.dead_letters import dead_letter, index_with
 from auth0_provider.exceptions import MissingReceiptsError
 from auth0_provider.ledger import StreamLedger
 from auth0_provider.names import DELIVER_TASK, FETCH_TASK, STREAM, WATERMARK_VARIABLE
 from auth0_provider.receipts import Verdict, judge, missing_message
-from auth0_provider.records import SKIPPED_BY_HAND, Checkpoint, CommitRecord, DeadLetter, Delivery
+from auth0_provider.records import SKIPPED_BY_HAND, Checkpoint, CommitRecord, DeadLetter, DeliveryRef
 from auth0_provider.settings import MAX_DEAD_LETTERS
+from auth0_provider.staging import staged_delivery
 from auth0_provider.watermark import Watermark, WatermarkStore, plan_commit
 
 if TYPE_CHECKING:
@@ -101,7 +101,6 @@ class Auth0WatermarkCommitOperator(BaseOperator):
     def _record(self, kind: str, verdict: Verdict, *, moved: bool, end: Watermark | None = None) -> CommitRecord:
         parked = len(verdict.parked)
         delivered = sum(len(planned.log_ids) for planned in verdict.delivered) - parked
-        metrics.parked(parked)
         return CommitRecord(datetime.now(UTC), kind, moved, end, delivered, parked)
 
     def _account(self, context: Context, checkpoint: Checkpoint) -> Verdict:
@@ -129,14 +128,15 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         return verdict
 
     def _skipped_letters(self, context: Context, verdict: Verdict) -> list[DeadLetter]:
-        """The events of the deliveries marked success by hand, as dead letters: bodies from the fetch's list."""
+        """The events of the deliveries marked success by hand, as dead letters: bodies from the fetch's pages."""
         if not verdict.skipped_by_hand:
             return []
-        sent = context["ti"].xcom_pull(task_ids=FETCH_TASK) or []
+        ti = context["ti"]
+        sent = ti.xcom_pull(task_ids=FETCH_TASK) or []
         now, run_id = datetime.now(UTC), context["run_id"]
         letters = []
         for planned in verdict.skipped_by_hand:
-            delivery = Delivery.from_json(sent[planned.map_index]["delivery"])
+            delivery = staged_delivery(ti, DeliveryRef.from_json(sent[planned.map_index]["delivery_ref"]), FETCH_TASK)
             letters += dead_letter(delivery, None, SKIPPED_BY_HAND, run_id, planned.map_index, now)
         self.log.warning(
             "Marked success by hand, never delivered: the watermark passes %d event(s), log id(s) %s. They are "

@@ -14,10 +14,11 @@ from auth0_provider.dead_letters import dead_letter, park_decision
 from auth0_provider.exceptions import WebhookGone, WebhookRejected, WebhookRetryLater
 from auth0_provider.hooks.webhook import WebhookHook
 from auth0_provider.ledger import StreamLedger
-from auth0_provider.masking import redact
+from auth0_provider.masking import redacted_excerpt
 from auth0_provider.names import CHECKPOINT_XCOM_KEY, FAILURE_XCOM_KEY, FETCH_TASK, STREAM
 from auth0_provider.receipts import receipt_for
-from auth0_provider.records import PARKED, Checkpoint, DeadLetter, Delivery, Failure, Receipt, Rejection
+from auth0_provider.records import PARKED, Checkpoint, DeadLetter, Delivery, DeliveryRef, Failure, Receipt, Rejection
+from auth0_provider.staging import staged_delivery
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -60,6 +61,11 @@ class WebhookDeliveryOperator(HttpOperator):
     would evaluate ``{{ conn.x.password }}`` written into a user's name and send the result. Here
     the body and headers come from ``delivery``, which is not a template field.
 
+    Mapped over the fetch task's output, each instance is given a ``delivery_ref``
+    (``records.DeliveryRef``): its key, its label and the XCom page of the fetch task that holds its
+    delivery, which it pulls when it starts (``staging.staged_delivery``). So an instance reads only
+    its own page, whatever the size of the run.
+
     When the webhook answers 2xx, the task's success carries a receipt (``records.Receipt``) as the
     extra of an event of the ``stream`` asset (``StreamLedger.issue``). The stream is not declared
     among the task's outlets: a task with inlets or outlets costs one more call to the API server
@@ -77,16 +83,23 @@ class WebhookDeliveryOperator(HttpOperator):
     Sending always goes through WebhookHook (signing, timeouts, status handling), whatever the
     connection's type, and never in deferrable mode: the triggerer would send it unsigned.
 
-    :param delivery: the delivery as ``Delivery.to_json()`` gives it (the fetch task's output).
+    :param delivery: the delivery as ``Delivery.to_json()`` gives it, to send it as it is.
+    :param delivery_ref: where to find the delivery instead (the fetch task's output, mapped).
+    :param source_task_id: the task whose XCom pages ``delivery_ref`` points into.
     :param dead_letter_after: how long a delivery is refused before it is parked; None never parks.
     """
 
-    template_fields = ("endpoint", "http_conn_id")
+    # Nothing is rendered: not the body, which is event content, and not the connection id or endpoint,
+    # which the DAG sets once. A task without template fields also skips the call that stores them,
+    # one of the few calls each of a run's thousand deliveries makes to the API server.
+    template_fields = ()
 
     def __init__(
         self,
         *,
         delivery: Mapping[str, Any] | None = None,
+        delivery_ref: Mapping[str, Any] | None = None,
+        source_task_id: str = FETCH_TASK,
         stream: Asset = STREAM,
         dead_letter_after: timedelta | None = None,
         **kwargs: Any,
@@ -100,18 +113,25 @@ class WebhookDeliveryOperator(HttpOperator):
             raise ValueError("WebhookDeliveryOperator cannot be deferrable: the triggerer would send unsigned.")
         kwargs["deferrable"] = False  # also when [operators] default_deferrable is on
         self.delivery = Delivery.from_json(delivery) if delivery is not None else None
+        self.delivery_ref = DeliveryRef.from_json(delivery_ref) if delivery_ref is not None else None
         if self.delivery is not None:
             kwargs.update(data=self.delivery.body, headers=self.delivery.headers)
         super().__init__(**kwargs)
+        self.source_task_id = source_task_id
         self.stream = stream
         self.dead_letter_after = dead_letter_after
 
     @property
     def delivery_label(self) -> str:
         """What the Airflow UI shows for this mapped instance (log id, type, API path)."""
-        return self.delivery.label if self.delivery is not None else ""
+        if self.delivery is not None:
+            return self.delivery.label
+        return self.delivery_ref.label if self.delivery_ref is not None else ""
 
     def execute(self, context: Context) -> Any:
+        if self.delivery is None and self.delivery_ref is not None:
+            self.delivery = staged_delivery(context["ti"], self.delivery_ref, self.source_task_id)
+            self.data, self.headers = self.delivery.body, self.delivery.headers
         if self.delivery is None:
             raise ValueError(f"{self.task_id}: no delivery to send (the fetch task's output gives each one)")
         if context["ti"].try_number > 1:  # only a task instance that ran before can have delivered
@@ -147,14 +167,9 @@ class WebhookDeliveryOperator(HttpOperator):
         """Count the failed try, and keep it (``records.Failure``) for the status page: never in the way."""
         try:
             metrics.delivery_failed()
-            reason = redact(str(error))
-            failure = Failure(
-                self.delivery.label,
-                len(self.delivery.log_ids),
-                getattr(error, "status", None),
-                reason[:MAX_REASON] + ("..." if len(reason) > MAX_REASON else ""),
-                datetime.now(UTC),
-            )
+            status = getattr(error, "status", None)
+            reason = redacted_excerpt(str(error), MAX_REASON)
+            failure = Failure(self.delivery.label, len(self.delivery.log_ids), status, reason, datetime.now(UTC))
             context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=failure.to_json())
             StreamLedger(context, self.stream).note_failure(failure)
         except Exception:
@@ -232,6 +247,7 @@ class WebhookDeliveryOperator(HttpOperator):
 
     def _keep(self, ledger: StreamLedger, letters: list[DeadLetter]) -> None:
         ledger.keep(letters)
+        metrics.parked(len(letters))
         self.log.warning(
             "Parked %d of %d event(s) in the dead-letter store, refused by the webhook: log id(s) %s. The watermark "
             'moves past them. To send them again, trigger the DAG with conf {"redeliver": "all"} (README: '
@@ -253,7 +269,7 @@ class WebhookDeliveryOperator(HttpOperator):
     def _earlier_receipt(self, context: Context) -> Receipt | None:
         """This delivery's receipt from an earlier try; unreadable, it costs a duplicate, never an event."""
         try:
-            checkpoint = context["ti"].xcom_pull(task_ids=FETCH_TASK, key=CHECKPOINT_XCOM_KEY)
+            checkpoint = context["ti"].xcom_pull(task_ids=self.source_task_id, key=CHECKPOINT_XCOM_KEY)
             since = Checkpoint.from_json(checkpoint).receipts_since
             return receipt_for(self.delivery, StreamLedger(context, self.stream).receipts(since))
         except Exception:

@@ -11,7 +11,7 @@ from tests.support import api_event, fixture_event
 
 def as_event(data: dict) -> LogEvent:
     data.setdefault("log_id", "90020211103020611966106762909211229137199648175879618642")
-    return LogEvent(raw=json.dumps(data), data=data)
+    return LogEvent.from_raw(json.dumps(data))
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,10 @@ def test_log_types_accept_known_codes():
         ("dead_letter_after", "0m", "'never' to turn parking off"),
         ("dead_letter_after", "1.5h", "a whole number above 0"),
         ("dead_letter_max", "0", "whole number from 1 to 1000"),
+        ("max_events_per_run", "0", "whole number from 1 to 1000000"),
+        ("max_bytes_per_run", "64 MiB", "a size from 1 MB to 512 MB"),
+        ("max_bytes_per_run", "2GB", "a size from 1 MB to 512 MB"),
+        ("max_bytes_per_run", "1000", "for example '64MB'"),
     ],
 )
 def test_invalid_values_name_the_setting_and_what_is_allowed(name, value, allowed):
@@ -89,3 +93,10 @@ def test_dead_letter_after_is_a_number_and_a_unit_or_never():
     assert settings(dead_letter_after=" 15M ").dead_letter_after == timedelta(minutes=15)
     assert settings(dead_letter_after="2d").dead_letter_after == timedelta(days=2)
     assert settings(dead_letter_after="Never").dead_letter_after is None
+
+
+def test_a_run_is_capped_at_64_mb_of_events_unless_set_otherwise():
+    assert settings().max_bytes_per_run == 64 * 1024 * 1024
+    assert settings().max_events_per_run is None  # by batch size: staging.default_max_events
+    assert settings(max_bytes_per_run="8MB", max_events_per_run="20000").max_bytes_per_run == 8 * 1024 * 1024
+    assert settings(max_events_per_run=" 20000 ").max_events_per_run == 20_000

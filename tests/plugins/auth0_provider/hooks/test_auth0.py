@@ -411,3 +411,13 @@ def test_the_test_button_does_not_retry_a_failing_token_endpoint(standin, press_
     ok, message = press_test(form(standin))
     assert (ok, message) == (False, "Auth0 answered HTTP 503 for POST /oauth/token once: upstream down")
     assert standin.requests["POST /oauth/token"] == 1
+
+
+def test_stops_at_the_byte_cap_and_asks_for_fewer_events_once_they_are_known_to_be_large(standin, connect):
+    first = standin.add_event(api_event("post", "/api/v2/users"))
+    big = [standin.add_event(api_event("post", "/api/v2/users", note="z" * 10_000)) for _ in range(250)]
+    events = connect(standin).read_logs(first.log_id, max_events=1000, max_bytes=1_200_000)
+    sizes = [len(e.raw) for e in events]
+    assert [e.log_id for e in events] == [e.log_id for e in big[: len(events)]]
+    assert 1_200_000 <= sum(sizes) < 1_200_000 + 2 * max(sizes), "it stops at the cap, past it by little"
+    assert len(events) < 150, "after the first page of 100 it asked only for about what still fits"
