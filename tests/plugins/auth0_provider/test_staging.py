@@ -32,7 +32,8 @@ class TaskInstance:
         self.pushes += 1
         self.xcom[("run", "fetch", key)] = value
 
-    def xcom_pull(self, task_ids: str, key: str, run_id: str = "run") -> object:
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int, run_id: str = "run") -> object:
+        assert map_indexes == -1, "pages are pushed by unmapped tasks: read them at map index -1"
         return self.xcom.get((run_id, task_ids, key))
 
 
