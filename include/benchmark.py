@@ -91,6 +91,7 @@ ENTERPRISE_RATIO_TARGET = 1.5  # for the better of the two batch sizes
 REQUESTS_PER_1000_TARGET = 11
 TOKENS_PER_DAY_TARGET = 2
 # What issue 16 found before each delivery pulled only its own page: these must not get worse.
+BEFORE_BIG = {"commit": "7045358", "day": "2026-12-01", "seconds": 130.0, "peak_process_bytes": 1_864e6}
 BEFORE_PAGES = {"professional ratio": 1.07, "requests per 1000": 10.0, "tokens per day": 1.33, "parse": 0.070}
 
 # AUTH0_WEBHOOKS_<KEY> settings beyond the code's defaults, for tuning: the drains get DRAIN_SETTINGS, every
@@ -159,6 +160,8 @@ class Results:
     # scenario -> execution-API call -> ms a mapped task instance spent on it (api_call_ms)
     api_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     mapped_input_bytes: int = 0  # the fetch task's list of deliveries in a BATCH_SIZE=1 run, as stored
+    cap_api_ms: dict[str, float] = field(default_factory=dict)  # as api_ms["batch 1"], for the runs at the cap
+    cap_input_bytes: int = 0  # as mapped_input_bytes, for a run at the cap
     # Fields below were added later: each has a default, so an older benchmarks.json still loads.
     cap_deliveries: int = 0  # deliveries in each run of seconds["cap"]
     scaling_runs: list[dict[str, Any]] = field(default_factory=list)  # BATCH_SIZE=1: events, seconds, run_id
@@ -169,6 +172,7 @@ class Results:
     drains: dict[str, dict[str, float]] = field(default_factory=dict)  # "enterprise 1000" / "enterprise 100", as drain
     drain_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # drain label -> run_rows()
     settings: dict[str, dict[str, str]] = field(default_factory=dict)  # scenario -> AUTH0_WEBHOOKS_* it added
+    measured: dict[str, str] = field(default_factory=dict)  # scenario -> when it last succeeded (UTC, minutes)
     errors: dict[str, str] = field(default_factory=dict)  # scenario -> why its last measurement failed
 
     @classmethod
@@ -272,12 +276,22 @@ class Airflow:
             "dag_run_id"
         ]
 
-    def idle(self) -> None:
-        """Wait until no run of either DAG is queued or running (a 5-minute tick may be)."""
-        for dag_id in (DAG, FLOOR_DAG):
-            for state in ("queued", "running"):
-                for run in self.api.call("GET", f"/dags/{dag_id}/dagRuns?state={state}")["dag_runs"]:
-                    self.api.wait_for_run(dag_id, run["dag_run_id"], 1800)
+    def idle(self, clear_of_tick: float = 60) -> None:
+        """Wait until no run of either DAG is queued or running (a 5-minute tick may be), and the DAG's next
+        scheduled run is at least ``clear_of_tick`` seconds away: a tick that falls between adding a
+        scenario's events and triggering its run would take them first (a run of 1,024 deliveries lasts
+        longer than 5 minutes, so its next tick is close when it ends)."""
+        for _ in range(3):  # a tick waited out ends idle and more than 4 minutes from the next one
+            for dag_id in (DAG, FLOOR_DAG):
+                for state in ("queued", "running"):
+                    for run in self.api.call("GET", f"/dags/{dag_id}/dagRuns?state={state}")["dag_runs"]:
+                        self.api.wait_for_run(dag_id, run["dag_run_id"], 1800)
+            due = self.api.call("GET", f"/dags/{DAG}")["next_dagrun_run_after"]
+            wait = (pendulum.parse(due) - pendulum.now("UTC")).total_seconds() if due else float("inf")
+            if wait > clear_of_tick:
+                return
+            time.sleep(max(wait, 0) + 15)  # the scheduler creates the tick's run, then it is waited for above
+        raise RuntimeError(f"{DAG} never had {clear_of_tick:.0f} s clear of a scheduled run")
 
     def idle_parse_seconds(self) -> float:
         """The dag-processor's ``last_parse_duration`` for a parse made while no run is going.
@@ -708,6 +722,9 @@ def measure_cap(results: Results, args: argparse.Namespace, home: Path) -> None:
             seconds.append(elapsed)
             run_ids.append(run_id)
             print(f"cap: {CAP_DELIVERIES} deliveries in {elapsed:.1f} s", flush=True)
+    results.cap_api_ms = api_call_ms(home, {"cap": run_ids}).get("cap", {})
+    results.cap_input_bytes = stored_xcom_bytes(home, run_ids[-1], FETCH_TASK)
+    print(f"execution-API ms per task instance at the cap: {results.cap_api_ms}", flush=True)
     results.seconds["cap"], results.run_ids["cap"] = seconds, run_ids
     results.cap_deliveries = CAP_DELIVERIES
 
@@ -783,6 +800,7 @@ def attempt(results: Results, name: str, args: argparse.Namespace, home: Path) -
     else:
         results.errors.pop(name, None)
         results.settings[name] = dict(args.drain_settings if name in DRAINS else args.run_settings)
+        results.measured[name] = pendulum.now("UTC").format("YYYY-MM-DD HH:mm")
         ok = True
     save(results)
     print(f"== {name}: {'done' if ok else 'FAILED'} in {(time.monotonic() - started) / 60:.1f} min", flush=True)
@@ -899,6 +917,7 @@ def write_report(results: Results) -> None:
         "## Machine",
         "",
         *[f"- {k}: {v}" for k, v in results.machine.items()],
+        *_measured_lines(results),
         "",
         *_targets_section(results),
         *_throughput_section(results),
@@ -915,6 +934,22 @@ def write_report(results: Results) -> None:
     save(results)
     if results.has(*(f"batch {b}" for b in BATCH_SIZES), "floor", "floor http"):
         chart(results)
+
+
+def _measured_lines(results: Results) -> list[str]:
+    """When each scenario was measured: `--only` keeps older figures beside new ones."""
+    if not results.measured:
+        return []
+    days = {when[:10] for when in results.measured.values()}
+    when = ", ".join(f"{name} {at}" for name, at in sorted(results.measured.items(), key=lambda item: item[1]))
+    lines = [f"- Measured (UTC): {when}"]
+    if len(days) > 1:
+        lines.append(
+            "- The scenarios were measured on different days. This is a shared virtual machine whose speed "
+            "varies from day to day, so compare a figure with those measured beside it. The targets' figures "
+            "from before (`BEFORE_PAGES`) were measured on earlier days."
+        )
+    return lines
 
 
 def _not_measured(results: Results, scenario: str) -> list[str]:
@@ -1154,6 +1189,39 @@ def _cap_section(results: Results) -> list[str]:
         f"{verdict(cap['floor_share'] >= FLOOR_SHARE_TARGET)}). The floor was measured with {n} task instances, "
         "in the throughput rounds above.",
         "",
+        *_cap_calls(results),
+    ]
+
+
+def _cap_calls(results: Results) -> list[str]:
+    """Each execution-API call of a delivery at the cap beside one in a run of ``results.events``."""
+    cap, ours = results.cap_api_ms, results.api_ms.get("batch 1", {})
+    if not cap or not ours:
+        return []
+    rows = [
+        f"| {label} | {at_cap:.0f} | {at_n:.0f} | {at_cap - at_n:+.0f} |"
+        for call, label in API_CALLS.items()
+        if call in cap or call in ours
+        for at_cap, at_n in [(cap.get(call, 0.0), ours.get(call, 0.0))]
+    ]
+    total_cap, total_ours = sum(cap.values()), sum(ours.values())
+    return [
+        f"What a delivery waited for in Airflow's api-server, as in the throughput table above (ms per task "
+        f"instance): the list every instance pulls holds {results.cap_deliveries:,} references at the cap, "
+        f"{results.cap_input_bytes / 1e3:.0f} KB, against {results.mapped_input_bytes / 1e3:.0f} KB for "
+        f"{results.events}.",
+        "",
+        f"| Call | {results.cap_deliveries:,} deliveries (ms) | {results.events} deliveries (ms) | Difference (ms) |",
+        "|---|---|---|---|",
+        *rows,
+        f"| all calls | {total_cap:.0f} | {total_ours:.0f} | {total_cap - total_ours:+.0f} |",
+        "",
+        "The mapped input is the call that grows with the run: Airflow hands every instance the whole list, so "
+        f"a run at the cap moves {results.cap_deliveries:,} x {results.cap_input_bytes / 1e3:.0f} KB = "
+        f"{results.cap_deliveries * results.cap_input_bytes / 1e6:.0f} MB of references through the api-server. "
+        "A list of page numbers and positions alone (a few bytes each, the key and label then read from the "
+        "page) would take most of it off.",
+        "",
     ]
 
 
@@ -1244,6 +1312,7 @@ def _big_section(results: Results) -> list[str]:
     per_run = [
         f"| {i} | {run['seconds']:.1f} s | {run['received']} of {run['events']} "
         f"| {run['peak_process_bytes'] / MB:.0f} MB (`{run['peak_process_role'] or 'unknown'}`) "
+        f"| {run.get('peak_process_idle_bytes', 0) / MB:.0f} MB "
         f"| {run['peak_sum_bytes'] / MB:,.0f} MB | {run['idle_sum_bytes'] / MB:,.0f} MB | {run['samples']} |"
         for i, run in enumerate(runs, 1)
     ]
@@ -1276,9 +1345,14 @@ def _big_section(results: Results) -> list[str]:
         "overstates what they hold together; the sum of Pss, which shares such a page out among them, is what "
         "they hold. MB are 10^6 bytes.",
         "",
-        "| Run | Time | Received | Largest process at its peak | Sum at its peak | Sum idle | Samples |",
-        "|---|---|---|---|---|---|---|",
+        "| Run | Time | Received | Largest process at its peak | It before the trigger | Sum at its peak | Sum idle "
+        "| Samples |",
+        "|---|---|---|---|---|---|---|---|",
         *per_run,
+        "",
+        f"Before each delivery pulled only its own page (commit {BEFORE_BIG['commit']}, measured the same way on "
+        f"{BEFORE_BIG['day']}, a single run): {BEFORE_BIG['seconds']:.0f} s, and the largest process, the "
+        f"api-server, peaked at {BEFORE_BIG['peak_process_bytes'] / MB:,.0f} MB.",
         "",
         *_big_batched_lines(results),
     ]
