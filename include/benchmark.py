@@ -160,10 +160,10 @@ class Results:
     # scenario -> execution-API call -> ms a mapped task instance spent on it (api_call_ms)
     api_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     mapped_input_bytes: int = 0  # the fetch task's list of deliveries in a BATCH_SIZE=1 run, as stored
-    cap_api_ms: dict[str, float] = field(default_factory=dict)  # as api_ms["batch 1"], for the runs at the cap
-    cap_input_bytes: int = 0  # as mapped_input_bytes, for a run at the cap
     # Fields below were added later: each has a default, so an older benchmarks.json still loads.
     cap_deliveries: int = 0  # deliveries in each run of seconds["cap"]
+    cap_api_ms: dict[str, float] = field(default_factory=dict)  # as api_ms["batch 1"], for the runs at the cap
+    cap_input_bytes: int = 0  # as mapped_input_bytes, for a run at the cap
     scaling_runs: list[dict[str, Any]] = field(default_factory=list)  # BATCH_SIZE=1: events, seconds, run_id
     big_events: int = 0  # events in each run of big_runs
     big_event_bytes: int = 0  # the request body's size in each of them
@@ -997,8 +997,10 @@ def _targets_section(results: Results) -> list[str]:
             abs(change) <= CAP_COST_TOLERANCE,
         )
         add(f"{what}: rate against Airflow's floor", f"{share:.0%}", "at least 90%", share >= FLOOR_SHARE_TARGET)
-    if big := _big_figures(results):
-        what, seconds, peak = f"{big['events']} events of 1 MB", big["seconds"], big["peak_process_bytes"]
+    for batched, at in ((False, ""), (True, f" at BATCH_SIZE={BIG_BATCH}")):
+        if not (big := _big_figures(results, batched)):
+            continue
+        what, seconds, peak = f"{big['events']} events of 1 MB{at}", big["seconds"], big["peak_process_bytes"]
         add(f"{what}: time", f"{seconds:.1f} s", f"at most {BIG_SECONDS_TARGET:.0f} s", seconds <= BIG_SECONDS_TARGET)
         add(
             f"{what}: peak RSS of the largest Airflow process",
@@ -1006,25 +1008,13 @@ def _targets_section(results: Results) -> list[str]:
             f"at most {BIG_MEMORY_TARGET / MB:.0f} MB",
             peak <= BIG_MEMORY_TARGET,
         )
-        add(
-            f"{what}: events received",
-            f"at least {big['least_received']} of {big['events']} in each run",
-            "all",
-            big["all_received"],
-        )
-    if big := _big_figures(results, batched=True):
-        what, seconds, peak = (
-            f"{big['events']} events of 1 MB at BATCH_SIZE={BIG_BATCH}",
-            big["seconds"],
-            big["peak_process_bytes"],
-        )
-        add(f"{what}: time", f"{seconds:.1f} s", f"at most {BIG_SECONDS_TARGET:.0f} s", seconds <= BIG_SECONDS_TARGET)
-        add(
-            f"{what}: peak RSS of the largest Airflow process",
-            f"{peak / MB:.0f} MB",
-            f"at most {BIG_MEMORY_TARGET / MB:.0f} MB",
-            peak <= BIG_MEMORY_TARGET,
-        )
+        if not batched:
+            add(
+                f"{what}: events received",
+                f"at least {big['least_received']} of {big['events']} in each run",
+                "all",
+                big["all_received"],
+            )
     if parse := results.parse_seconds.get("dag_processor"):
         before = BEFORE_PAGES["parse"]
         add(

@@ -140,7 +140,7 @@ def paged(items: Sequence[T], size: Callable[[T], int], page_bytes: int = PAGE_B
 
 # -- the pages in XCom: ``ti`` is the running task instance (``context["ti"]``) --------------------
 # Pages are pushed by unmapped tasks, so they are read at map index -1: one row by its key. Without it a mapped
-# instance's pull asks Airflow for every map index's value of that key (the /slice call), 2-8 times slower.
+# instance's pull asks Airflow for every map index's value of that key (the /slice call) instead.
 UNMAPPED = -1
 
 
