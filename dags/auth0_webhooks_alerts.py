@@ -9,34 +9,18 @@ the alert back. Settings: README.md.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from pathlib import Path
 
-import pendulum
-from airflow.sdk import DAG, CronTriggerTimetable
-
-from auth0_provider.names import ALERTS_DAG_ID, ALERTS_TASK
-from auth0_provider.operators.alerts import Auth0StreamAlertOperator
+from auth0_provider.dag_factory import alerts_dag
+from auth0_provider.names import LEGACY
 from auth0_provider.settings import Settings
+from auth0_provider.streams import streams_file
 
-settings = Settings.from_env()
-
-if settings.alert_conn_id is not None:
-    with DAG(
-        dag_id=ALERTS_DAG_ID,
+# The Airflow DAG; with a streams file each stream has its alerts DAG instead (auth0_provider.dag_factory).
+if not streams_file(Path(__file__).parent).exists():
+    alerts_dag(
+        LEGACY,
+        Settings.from_env(),
         description="Alert a person when the Auth0 webhook stream needs one",
-        schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        catchup=False,
-        max_active_runs=1,
-        is_paused_upon_creation=False,  # an alert that waits for someone to unpause it is no alert
-        dagrun_timeout=timedelta(minutes=4),
-        default_args={"owner": "auth0-webhooks"},
-        tags=["auth0", "webhooks"],
         doc_md=__doc__,
-    ):
-        Auth0StreamAlertOperator(
-            task_id=ALERTS_TASK,
-            alert_conn_id=settings.alert_conn_id,
-            alert_after=settings.alert_after,
-            execution_timeout=timedelta(minutes=2),
-        )
+    )

@@ -6,6 +6,8 @@ looking under the old name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from airflow.sdk import Asset
 
 DAG_ID = "auth0_webhooks"
@@ -63,3 +65,72 @@ def read_ahead_variable(watermark_variable: str) -> str:
 
 def token_cache_variable(auth0_conn_id: str) -> str:
     return TOKEN_CACHE_PREFIX + auth0_conn_id
+
+
+# -- several streams (auth0_provider.streams): each its own DAG, watermark, receipts and alerts --
+
+STREAM_DAG_PREFIX = DAG_ID + "__"  # + stream name: the DAG of one stream declared in the streams file
+STREAM_TAG_PREFIX = "auth0-stream:"  # + stream name: the tag each stream's DAG carries
+READ_POOL_PREFIX = "auth0_reads__"  # + the Auth0 connection id: a 1-slot pool, one read of the tenant at a time
+STREAMS_FILE_SETTING = "AUTH0_WEBHOOKS_STREAMS_FILE"  # where the streams are declared (auth0_provider.streams)
+
+
+@dataclass(frozen=True)
+class StreamNames:
+    """Every name one stream shares with Airflow, derived from its name alone.
+
+    ``LEGACY`` is the single DAG configured from the environment: its names are the ones above, kept as
+    they were so that nothing is migrated. A stream from the streams file named ``crm`` gets the DAG
+    ``auth0_webhooks__crm``, the watermark Variable ``auth0_webhooks__crm_watermark``, the asset
+    ``auth0_webhooks__crm`` (its receipts, attempt and dead letters) and the alerts DAG
+    ``auth0_webhooks_alerts__crm``.
+    """
+
+    name: str | None  # None: the single DAG
+    dag_id: str
+    watermark_variable: str
+    alerts_dag_id: str
+    auth0_conn_id: str = AUTH0_CONN_ID
+    webhook_conn_id: str = WEBHOOK_CONN_ID
+
+    @classmethod
+    def for_stream(
+        cls, name: str, auth0_conn_id: str = AUTH0_CONN_ID, webhook_conn_id: str = WEBHOOK_CONN_ID
+    ) -> StreamNames:
+        dag_id = STREAM_DAG_PREFIX + name
+        return cls(name, dag_id, f"{dag_id}_watermark", f"{ALERTS_DAG_ID}__{name}", auth0_conn_id, webhook_conn_id)
+
+    @classmethod
+    def of_dag(cls, dag_id: str) -> StreamNames | None:
+        """The names of the stream whose DAG this is (its connections left at their defaults), or None."""
+        if dag_id == DAG_ID:
+            return LEGACY
+        if dag_id.startswith(STREAM_DAG_PREFIX) and dag_id != STREAM_DAG_PREFIX:
+            return cls.for_stream(dag_id[len(STREAM_DAG_PREFIX) :])
+        return None
+
+    @property
+    def stream(self) -> Asset:
+        """The stream asset: its events are the receipts, its state store the stream's records."""
+        return STREAM if self.name is None else Asset(name=self.dag_id)
+
+    @property
+    def read_pool(self) -> str:
+        return read_pool(self.auth0_conn_id)
+
+    @property
+    def label(self) -> str:
+        """How messages name the stream: ``stream 'crm'``, or the single DAG's id."""
+        return DAG_ID if self.name is None else f"stream {self.name!r}"
+
+
+LEGACY = StreamNames(None, DAG_ID, WATERMARK_VARIABLE, ALERTS_DAG_ID)
+
+
+def read_pool(auth0_conn_id: str) -> str:
+    return READ_POOL_PREFIX + auth0_conn_id
+
+
+def is_read_pool(pool: str | None) -> bool:
+    """Whether a task reads Auth0 in a pool that other streams' readers share."""
+    return bool(pool) and pool.startswith(READ_POOL_PREFIX)

@@ -83,6 +83,7 @@ class Auth0Hook(BaseHook):
         max_rate_limited: int = 10,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        settle_on_exit: bool = False,
     ) -> None:
         super().__init__()
         self.auth0_conn_id = auth0_conn_id
@@ -94,6 +95,9 @@ class Auth0Hook(BaseHook):
         self.max_rate_limited = max_rate_limited
         self.clock = clock
         self.sleep = sleep
+        # Readers that take turns in one pool (several streams of a tenant): leaving, wait out a bucket this
+        # hook emptied, so that the next reader, which cannot know, is not answered 429 on its first request
+        self.settle_on_exit = settle_on_exit
         self.requests_sent = 0
         self.rate_limit_waits = 0  # 429s waited out, and empty buckets waited for before sending
         self.rate_limit_waited = 0.0  # seconds
@@ -151,7 +155,11 @@ class Auth0Hook(BaseHook):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        try:
+            if self.settle_on_exit:
+                self._pace()
+        finally:
+            self.close()
 
     # -- the UI's Test button ---------------------------------------------------------------
 

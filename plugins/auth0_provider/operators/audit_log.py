@@ -32,6 +32,7 @@ from auth0_provider.names import (
     STREAM,
     USAGE_XCOM_KEY,
     WATERMARK_VARIABLE,
+    is_read_pool,
 )
 from auth0_provider.receipts import Plan, attempt_for, receipts_since
 from auth0_provider.records import (
@@ -243,7 +244,8 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         alerts until a read succeeds again.
         """
         ledger = StreamLedger(context, self.stream)
-        with Auth0Hook(self.auth0_conn_id) as hook, pushing_usage(context, hook):
+        settle = is_read_pool(self.pool)  # other streams' readers come next (Auth0Hook.settle_on_exit)
+        with Auth0Hook(self.auth0_conn_id, settle_on_exit=settle) as hook, pushing_usage(context, hook):
             try:
                 yield hook
             except Auth0ConfigError as exc:

@@ -8,7 +8,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from auth0_provider.hooks.auth0 import Auth0Hook
-from auth0_provider.names import AUTH0_CONN_ID, WATERMARK_VARIABLE
+from auth0_provider.names import AUTH0_CONN_ID, WATERMARK_VARIABLE, is_read_pool
 from auth0_provider.operators.audit_log import pushing_usage, read_within, run_budget, text_size
 from auth0_provider.records import Checkpoint, ReadAhead
 from auth0_provider.staging import DEFAULT_MAX_BYTES, stage_events
@@ -81,7 +81,8 @@ class Auth0PrefetchOperator(BaseOperator):
 
     def _read_ahead(self, context: Context, start: Watermark) -> None:
         budget = run_budget(self.max_events, self.max_bytes, self.batch_size)
-        with Auth0Hook(self.auth0_conn_id) as hook, pushing_usage(context, hook):
+        settle = is_read_pool(self.pool)  # other streams' readers come next (Auth0Hook.settle_on_exit)
+        with Auth0Hook(self.auth0_conn_id, settle_on_exit=settle) as hook, pushing_usage(context, hook):
             events = read_within(hook, start.log_id, budget)
         if not events:
             raise AirflowSkipException(f"Nothing was waiting after {start.log_id} after all")

@@ -421,3 +421,15 @@ def test_stops_at_the_byte_cap_and_asks_for_fewer_events_once_they_are_known_to_
     assert [e.log_id for e in events] == [e.log_id for e in big[: len(events)]]
     assert 1_200_000 <= sum(sizes) < 1_200_000 + 2 * max(sizes), "it stops at the cap, past it by little"
     assert len(events) < 150, "after the first page of 100 it asked only for about what still fits"
+
+
+@pytest.mark.parametrize("settle", [True, False])
+def test_a_reader_sharing_the_read_pool_leaves_a_bucket_the_next_reader_can_use_without_a_429(connect, settle):
+    """Streams of one tenant take turns in its read pool; each new reader starts knowing nothing of the bucket."""
+    with Auth0StandIn(rate_limit=RateLimit(burst=2, per_minute=120)) as tenant:
+        ids = add_events(tenant, 301)
+        with connect(tenant, settle_on_exit=settle) as first:
+            assert len(first.read_logs(ids[0], max_events=200)) == 200  # 2 pages: the bucket is empty
+        with connect(tenant) as second:  # another stream's reader, right after
+            assert len(second.read_logs(ids[200], max_events=100)) == 100
+        assert tenant.rate_limited == (0 if settle else 1)

@@ -1,0 +1,114 @@
+"""Streams from a streams file, as the dag-processor parses them: one DAG each, a bad entry failing its own alone."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from auth0_provider.names import (
+    COMMIT_TASK,
+    DAG_ID,
+    DELIVER_TASK,
+    FETCH_TASK,
+    PREFETCH_TASK,
+    STREAM_TAG_PREFIX,
+    STREAMS_FILE_SETTING,
+    StreamNames,
+)
+from auth0_provider.streams import DEFAULT_FILE_NAME, dag_files
+from tests.conftest import REPO
+
+STREAMS = """\
+streams:
+  siem:
+    webhook_conn_id: siem_webhook
+    log_types: [f, limit_wc, pwd_leak]
+    batch_size: 50
+    concurrent_calls: 2
+    alert_conn_id: siem_alerts
+  crm:
+    webhook_conn_id: crm_webhook
+    log_types: sapi
+    api_endpoints: users
+  broken:
+    webhook_conn_id: broken_webhook
+    batch_size: lots
+"""
+
+
+@pytest.fixture
+def dags_folder(tmp_path, monkeypatch) -> Path:
+    """A dags folder as a deployment with streams has it: the two shipped DAG files, the streams file and
+    one DAG file per stream, written by ``make streams``."""
+    monkeypatch.delenv(STREAMS_FILE_SETTING, raising=False)
+    for name in ("auth0_webhooks.py", "auth0_webhooks_alerts.py"):
+        shutil.copy(REPO / "dags" / name, tmp_path / name)
+    (tmp_path / DEFAULT_FILE_NAME).write_text(STREAMS)
+    dag_files(tmp_path / DEFAULT_FILE_NAME, tmp_path)
+    return tmp_path
+
+
+def test_each_stream_is_a_dag_of_its_own_and_the_single_dag_steps_aside(dags_folder, monkeypatch):
+    monkeypatch.setenv("AUTH0_WEBHOOKS_ALERT_CONN_ID", "auth0_alerts")  # the single DAG's: not built either
+    bag = DagBag(dag_folder=str(dags_folder))
+    assert sorted(bag.dags) == ["auth0_webhooks__crm", "auth0_webhooks__siem", "auth0_webhooks_alerts__siem"]
+    assert DAG_ID not in bag.dags
+
+
+def test_a_bad_entry_fails_the_import_of_its_own_dag_naming_the_stream_the_key_and_what_it_accepts(dags_folder):
+    bag = DagBag(dag_folder=str(dags_folder))
+    assert list(bag.import_errors) == [str(dags_folder / "auth0_webhooks__broken.py")]
+    (error,) = bag.import_errors.values()
+    assert "auth0_streams.yaml: streams.broken.batch_size: 'lots' is not allowed. Use a whole number from 1 to" in error
+    assert "auth0_webhooks__crm" in bag.dags and "auth0_webhooks__siem" in bag.dags
+
+
+def test_a_file_that_cannot_be_read_fails_every_stream_and_says_why(dags_folder):
+    (dags_folder / DEFAULT_FILE_NAME).write_text("streams: [\n")
+    bag = DagBag(dag_folder=str(dags_folder))
+    assert len(bag.import_errors) == 3 and all("not valid YAML" in e for e in bag.import_errors.values())
+    assert bag.dags == {}  # and no stream runs on a guess
+
+
+def test_a_stream_dag_carries_its_name_its_receiver_and_its_own_names_in_every_task(dags_folder):
+    bag = DagBag(dag_folder=str(dags_folder))
+    siem = bag.dags["auth0_webhooks__siem"]
+    names = StreamNames.for_stream("siem", webhook_conn_id="siem_webhook")
+    assert STREAM_TAG_PREFIX + "siem" in siem.tags and {"auth0", "webhooks"} <= set(siem.tags)
+    assert "'siem_webhook'" in siem.description and "stream 'siem'" in siem.description
+    fetch, deliver, commit, prefetch = (
+        siem.get_task(t) for t in (FETCH_TASK, DELIVER_TASK, COMMIT_TASK, PREFETCH_TASK)
+    )
+    assert {fetch.watermark_variable, commit.watermark_variable, prefetch.watermark_variable} == {
+        names.watermark_variable
+    }
+    assert fetch.log_types == ["f", "limit_wc", "pwd_leak"] and fetch.batch_size == 50
+    assert deliver.partial_kwargs["http_conn_id"] == "siem_webhook"
+    assert deliver.partial_kwargs["max_active_tis_per_dag"] == 2
+    assert deliver.partial_kwargs["stream"] == names.stream and commit.stream == names.stream
+    assert names.stream.name == "auth0_webhooks__siem"
+    # the tenant's reads, both streams', take turns in one pool slot; deliveries do not wait for it
+    assert fetch.pool == prefetch.pool == names.read_pool == "auth0_reads__auth0_default"
+    assert deliver.partial_kwargs.get("pool") in (None, "default_pool")
+    alerts = bag.dags["auth0_webhooks_alerts__siem"].tasks[0]
+    assert alerts.stream == names.stream and alerts.stream_name == "stream 'siem'"
+    assert alerts.alert_conn_id == "siem_alerts"
+    crm = bag.dags["auth0_webhooks__crm"]
+    assert crm.get_task(FETCH_TASK).api_endpoints == ["users"]
+    assert crm.get_task(FETCH_TASK).watermark_variable == "auth0_webhooks__crm_watermark"
+
+
+def test_the_streams_file_setting_points_elsewhere(dags_folder, tmp_path_factory, monkeypatch):
+    elsewhere = tmp_path_factory.mktemp("conf") / "streams.json"
+    elsewhere.write_text('{"streams": {"crm": {"webhook_conn_id": "crm_json"}}}')
+    monkeypatch.setenv(STREAMS_FILE_SETTING, str(elsewhere))
+    (dags_folder / DEFAULT_FILE_NAME).unlink()
+    (dags_folder / "auth0_webhooks__siem.py").unlink()
+    (dags_folder / "auth0_webhooks__broken.py").unlink()
+    bag = DagBag(dag_folder=str(dags_folder))
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == ["auth0_webhooks__crm"]
+    assert bag.dags["auth0_webhooks__crm"].get_task(DELIVER_TASK).partial_kwargs["http_conn_id"] == "crm_json"
