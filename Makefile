@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 BENCH := $(VENV)/.bench-installed
 
-.PHONY: run test unit test-faults system-packages lint bench screenshot clean
+.PHONY: run streams test unit test-faults system-packages lint bench screenshot clean
 
 $(RUNTIME): requirements.txt include/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ $(BENCH): $(RUNTIME) include/bench-requirements.txt
 
 run: $(RUNTIME)
 	$(PY) include/run_local.py
+
+# Several streams: check the streams file (dags/auth0_streams.yaml, or AUTH0_WEBHOOKS_STREAMS_FILE), write a DAG
+# file for each stream that has none, and print the pool each tenant's reads share (README, "Several streams").
+streams: $(RUNTIME)
+	PYTHONPATH=plugins $(PY) -m auth0_provider.streams dags
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .

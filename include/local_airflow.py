@@ -210,10 +210,10 @@ class AirflowApi:
         wait_until(finished, timeout, f"{dag_id} run {run_id}", every)
         return state
 
-    def watermark(self) -> str | None:
-        """The log id in the ``auth0_webhooks_watermark`` Variable; None before the first commit."""
+    def watermark(self, variable: str = WATERMARK_VARIABLE) -> str | None:
+        """The log id in the watermark Variable (the single DAG's by default); None before the first commit."""
         try:
-            value = self.call("GET", f"/variables/{WATERMARK_VARIABLE}")["value"]
+            value = self.call("GET", f"/variables/{variable}")["value"]
         except RuntimeError:
             return None
         return json.loads(value)["log_id"]

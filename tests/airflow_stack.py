@@ -11,6 +11,7 @@ by id at the end, task runners included.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from urllib.parse import quote
 import sqlalchemy
 
 import local_airflow
-from auth0_provider.names import AUTH0_CONN_ID, DAG_ID, WEBHOOK_CONN_ID
+from auth0_provider.names import AUTH0_CONN_ID, DAG_ID, WEBHOOK_CONN_ID, StreamNames
 from auth0_provider.signing import generate_signing_secret
 from auth0_standin import Auth0StandIn
 from tests import services
@@ -58,6 +59,19 @@ class Stack:
         self.home, self.env, self.components, self.standin, self.receiver = home, env, components, standin, receiver
         self.processes: dict[str, subprocess.Popen] = {}
         self._log = log
+        self.dag = DAG  # the DAG the methods below act on: the single DAG's, or a stream's (``for_dag``)
+
+    def for_dag(self, dag_id: str) -> Stack:
+        """The same running stack, acting on another stream's DAG."""
+        view = copy.copy(self)
+        view.dag = dag_id
+        return view
+
+    @property
+    def names(self) -> StreamNames:
+        names = StreamNames.of_dag(self.dag)
+        assert names is not None, f"{self.dag} is no stream's DAG"
+        return names
 
     @property
     def components_log(self) -> Path:
@@ -105,29 +119,29 @@ class Stack:
 
     def unpause(self) -> None:
         """The stack registers the DAG paused; the scheduler starts a run for the latest interval at once."""
-        self.api.set_paused(DAG, False)
+        self.api.set_paused(self.dag, False)
 
     def trigger(self, conf: dict | None = None, logical_date: datetime | None = None) -> str:
         """As the UI's Trigger button does, unpause too: a run triggered on a paused DAG stays queued."""
         self.unpause()
         body = {"logical_date": (logical_date or datetime.now(UTC)).isoformat(), "conf": conf or {}}
-        return self.api.call("POST", f"/dags/{DAG}/dagRuns", json=body)["dag_run_id"]
+        return self.api.call("POST", f"/dags/{self.dag}/dagRuns", json=body)["dag_run_id"]
 
     def wait(self, run_id: str, timeout: float = 240) -> str:
-        return self.api.wait_for_run(DAG, run_id, timeout, every=2)
+        return self.api.wait_for_run(self.dag, run_id, timeout, every=2)
 
     def runs(self) -> list[dict]:
-        return self.api.call("GET", f"/dags/{DAG}/dagRuns?order_by=start_date&limit=1000")["dag_runs"]
+        return self.api.call("GET", f"/dags/{self.dag}/dagRuns?order_by=start_date&limit=1000")["dag_runs"]
 
     def task_instances(self, run_id: str) -> list[dict]:
-        return self.api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return self.api.call("GET", f"/dags/{self.dag}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
     def watermark(self) -> str | None:
-        return self.api.watermark()
+        return self.api.watermark(self.names.watermark_variable)
 
     def task_log(self, run_id: str, task_id: str, map_index: int = -1) -> str:
         """The task's log file as the worker that ran it wrote it, its latest attempt."""
-        where = Path(f"dag_id={DAG}", f"run_id={run_id}", f"task_id={task_id}")
+        where = Path(f"dag_id={self.dag}", f"run_id={run_id}", f"task_id={task_id}")
         if map_index >= 0:
             where /= f"map_index={map_index}"
         attempts = [
@@ -154,20 +168,20 @@ class Stack:
         """The UI's "Clear" on these task instances, with its "Only failed" and "Downstream" options."""
         body = {"dag_run_id": run_id, "task_ids": [list(task) for task in tasks], "dry_run": False}
         body |= {"only_failed": only_failed, "include_downstream": downstream}
-        self.api.call("POST", f"/dags/{DAG}/clearTaskInstances", json=body)
+        self.api.call("POST", f"/dags/{self.dag}/clearTaskInstances", json=body)
 
     def clear_run(self, run_id: str) -> None:
         """The UI's "Clear Run" with its default, "existing tasks": every task of the run runs again."""
-        self.api.call("POST", f"/dags/{DAG}/dagRuns/{run_id}/clear", json={"dry_run": False, "only_failed": False})
+        self.api.call("POST", f"/dags/{self.dag}/dagRuns/{run_id}/clear", json={"dry_run": False, "only_failed": False})
 
     def mark(self, run_id: str, task_id: str, map_index: int, state: str) -> None:
         """The UI's "Mark as success / failed / skipped" on one task instance."""
-        path = f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}"
+        path = f"/dags/{self.dag}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}"
         self.api.call("PATCH", path, json={"new_state": state})
 
     def mark_run(self, run_id: str, state: str) -> None:
         """The UI's "Mark run as failed / success"."""
-        self.api.call("PATCH", f"/dags/{DAG}/dagRuns/{run_id}", json={"state": state})
+        self.api.call("PATCH", f"/dags/{self.dag}/dagRuns/{run_id}", json={"state": state})
 
     def states(self, run_id: str, task_id: str) -> dict[int, str | None]:
         """Each instance's state, by map index."""
@@ -194,7 +208,8 @@ class Stack:
 
     def asset_state(self, key: str) -> Any:
         """A value in the stream asset's state store, as the UI's asset page shows it; None if absent."""
-        (asset,) = self.api.call("GET", f"/assets?name_pattern={DAG}")["assets"]
+        assets = self.api.call("GET", f"/assets?name_pattern={self.names.stream.name}")["assets"]
+        (asset,) = [asset for asset in assets if asset["name"] == self.names.stream.name]
         try:
             return self.api.call("GET", f"/assets/{asset['id']}/state-store/{quote(key, safe='')}")["value"]
         except RuntimeError:
@@ -204,7 +219,7 @@ class Stack:
         """``airflow backfill create`` as the README has it, and its advice for SQLite: when the running
         scheduler locks the database, retry. A try that fails at its last commit leaves an empty backfill
         behind, which blocks the next one until the scheduler closes it (about 2 minutes later)."""
-        args = ["airflow", "backfill", "create", "--dag-id", DAG, "--from-date", from_date.isoformat()]
+        args = ["airflow", "backfill", "create", "--dag-id", self.dag, "--from-date", from_date.isoformat()]
         args += ["--to-date", to_date.isoformat(), "--reprocess-behavior", "completed"]
         for attempt in range(1, attempts + 1):
             done = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=120)
@@ -213,7 +228,9 @@ class Stack:
             if "database is locked" not in done.stdout + done.stderr or attempt == attempts:
                 raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
             local_airflow.wait_until(
-                lambda: all(b["completed_at"] for b in self.api.call("GET", f"/backfills?dag_id={DAG}")["backfills"]),
+                lambda: all(
+                    b["completed_at"] for b in self.api.call("GET", f"/backfills?dag_id={self.dag}")["backfills"]
+                ),
                 210,
                 "the scheduler closing the backfill a locked try left empty",
                 every=5,
@@ -248,10 +265,12 @@ def airflow_stack(
     settings: Mapping[str, str],
     webhook_uri: str | None = None,
     production: bool = False,
+    dags: tuple[str, ...] = (DAG,),
 ) -> Iterator[Stack]:
-    """Airflow with these environment settings, its DAG registered (paused) and both connections made.
+    """Airflow with these environment settings, its DAGs registered (paused) and both connections made.
 
-    ``production``: on PostgreSQL with CeleryExecutor, a Redis broker and two workers.
+    ``production``: on PostgreSQL with CeleryExecutor, a Redis broker and two workers. ``dags``: the DAGs
+    to wait for, when ``AIRFLOW__CORE__DAGS_FOLDER`` in ``settings`` points at another folder.
     """
     with ExitStack() as running:
         if production:
@@ -274,7 +293,8 @@ def airflow_stack(
         base_url = f"http://127.0.0.1:{port}"
         local_airflow.wait_for(f"{base_url}/api/v2/monitor/health", 180, list(stack.processes.values()))
         stack.api = local_airflow.AirflowApi(base_url, local_airflow.admin_password(home))
-        stack.api.wait_for_dag(DAG, 120)
+        for dag_id in dags:
+            stack.api.wait_for_dag(dag_id, 120)
         create_connection(stack.api, AUTH0_CONN_ID, standin.connection_uri())
         create_connection(stack.api, WEBHOOK_CONN_ID, webhook_uri or receiver.connection_uri())
         yield stack

@@ -23,13 +23,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from auth0_provider.exceptions import DeadLetterStoreFull, RedeliveryError
+from auth0_provider.names import LEGACY
 from auth0_provider.records import DeadLetter, Delivery, Receipt, Rejection
 
 REDELIVER_ALL = "all"
 
 
 def park_decision(
-    rejection: Rejection, after: timedelta | None, now: datetime, receipts: Callable[[], Iterable[Receipt]]
+    rejection: Rejection,
+    after: timedelta | None,
+    now: datetime,
+    receipts: Callable[[], Iterable[Receipt]],
+    setting: Callable[[str], str] = LEGACY.setting,
 ) -> tuple[bool, str]:
     """Whether to park the delivery refused as ``rejection`` now, and why (or why not), for the log.
 
@@ -37,12 +42,12 @@ def park_decision(
     ``after`` ago, so a refusal before then costs no read.
     """
     if after is None:
-        return False, "parking is off (AUTH0_WEBHOOKS_DEAD_LETTER_AFTER=never)"
+        return False, f"parking is off ({setting('DEAD_LETTER_AFTER')}=never)"
     refused_for = now - rejection.first_at
     if refused_for < after:
         return False, (
             f"refused {rejection.attempts} time(s) since {rejection.first_at.isoformat()}; parked once refused "
-            f"for AUTH0_WEBHOOKS_DEAD_LETTER_AFTER ({after}) while other deliveries succeed"
+            f"for {setting('DEAD_LETTER_AFTER')} ({after}) while other deliveries succeed"
         )
     others = [r for r in receipts() if r.key != rejection.key and r.at >= rejection.first_at and not r.parked]
     if not others:
@@ -83,15 +88,17 @@ def dead_letter(
     ]
 
 
-def index_with(index: Sequence[str], log_ids: Iterable[str], bound: int) -> list[str]:
+def index_with(
+    index: Sequence[str], log_ids: Iterable[str], bound: int, setting: Callable[[str], str] = LEGACY.setting
+) -> list[str]:
     """The index with ``log_ids`` added, or DeadLetterStoreFull: the stream blocks rather than drop one."""
     merged = list(dict.fromkeys([*index, *log_ids]))
     if len(merged) > bound:
         raise DeadLetterStoreFull(
             f"The dead-letter store holds {len(index)} event(s) and this run would add {len(merged) - len(index)}, "
-            f"more than AUTH0_WEBHOOKS_DEAD_LETTER_MAX ({bound}). Nothing was dropped: the watermark stays where it "
+            f"more than {setting('DEAD_LETTER_MAX')} ({bound}). Nothing was dropped: the watermark stays where it "
             "is and the stream waits. Redeliver what the receiver now accepts (trigger the DAG with conf "
-            '{"redeliver": "all"}), or raise AUTH0_WEBHOOKS_DEAD_LETTER_MAX; then clear this task.'
+            f'{{"redeliver": "all"}}), or raise {setting("DEAD_LETTER_MAX")}; then clear this task.'
         )
     return merged
 

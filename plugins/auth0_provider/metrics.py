@@ -15,6 +15,11 @@ it Airflow logs "Could not configure StatsClient" once and every metric, its own
 
 The functions never raise: a metric that cannot be sent is lost, never a delivery. They cost a UDP
 send at most. Airflow is imported on first use, not when the provider is imported.
+
+Several streams (``auth0_provider.streams``): a task of a stream's DAG sends each metric twice, as
+Airflow sends its own per-DAG metrics: under its name with the tag ``stream=<name>`` (for backends
+with tags: OpenTelemetry, Datadog), and as ``<name>.<stream>`` (``auth0_webhooks.lag_seconds.crm``)
+for plain StatsD. The single DAG's metrics are sent as they always were, once, without a tag.
 """
 
 from __future__ import annotations
@@ -85,15 +90,34 @@ def rate_limit_wait(seconds: float) -> None:
     _send("timing", RATE_LIMIT_WAIT_TIME, milliseconds)
 
 
+def current_stream() -> str | None:
+    """The name of the stream whose task is running here; None for the single DAG or outside a task."""
+    try:
+        from airflow.sdk import get_current_context
+
+        from auth0_provider.names import StreamNames
+
+        names = StreamNames.of_dag(get_current_context()["dag"].dag_id)
+    except Exception:  # not in a task: no context
+        return None
+    return names.name if names is not None else None
+
+
 def _send(kind: str, name: str, value: float) -> None:
-    """``stats.incr|gauge|timing(name, value)``; a failure is logged (a warning once), never raised."""
+    """``stats.incr|gauge|timing(name, value)``, and per stream (module doc); a failure is logged (a
+    warning once), never raised."""
     global _stats, _warned
     try:
         if _stats is None:
             from airflow.sdk.observability import stats
 
             _stats = stats
-        getattr(_stats, kind)(name, value)
+        stream = current_stream()
+        if stream is None:
+            getattr(_stats, kind)(name, value)
+        else:
+            getattr(_stats, kind)(name, value, tags={"stream": stream})
+            getattr(_stats, kind)(f"{name}.{stream}", value, tags={"stream": stream})
     except Exception as error:
         if _warned:
             log.debug("metric %s not sent: %r", name, error)

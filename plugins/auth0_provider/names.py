@@ -118,6 +118,19 @@ class StreamNames:
     def read_pool(self) -> str:
         return read_pool(self.auth0_conn_id)
 
+    def setting(self, key: str) -> str:
+        """How a message names one of the stream's settings (``START_FROM``): the environment variable of the
+        single DAG, or the stream's key in the streams file."""
+        return f"AUTH0_WEBHOOKS_{key}" if self.name is None else f"streams.{self.name}.{key.lower()} (streams file)"
+
+    @classmethod
+    def of_watermark(cls, variable: str) -> StreamNames:
+        """The stream whose watermark Variable this is; the single DAG's for any other name."""
+        suffix = "_watermark"
+        if variable.startswith(STREAM_DAG_PREFIX) and variable.endswith(suffix):
+            return cls.for_stream(variable[len(STREAM_DAG_PREFIX) : -len(suffix)])
+        return LEGACY
+
     @property
     def label(self) -> str:
         """How messages name the stream: ``stream 'crm'``, or the single DAG's id."""
@@ -134,3 +147,8 @@ def read_pool(auth0_conn_id: str) -> str:
 def is_read_pool(pool: str | None) -> bool:
     """Whether a task reads Auth0 in a pool that other streams' readers share."""
     return bool(pool) and pool.startswith(READ_POOL_PREFIX)
+
+
+def stream_of(dag_id: str) -> StreamNames:
+    """The stream whose DAG this is; the single DAG's for any other DAG."""
+    return StreamNames.of_dag(dag_id) or LEGACY

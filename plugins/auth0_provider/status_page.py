@@ -27,7 +27,7 @@ from airflow.state import get_state_backend
 from airflow.utils.state import TaskInstanceState
 from airflow.utils.types import DagRunTriggeredByType
 from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,13 +43,15 @@ from auth0_provider.names import (
     DELIVER_TASK,
     FAILURE_XCOM_KEY,
     FETCH_TASK,
+    LEGACY,
     PREFETCH_TASK,
     READING_KEY,
     REDELIVER_PARAM,
-    STREAM,
+    STREAM_DAG_PREFIX,
     TROUBLE_PREFIX,
     USAGE_XCOM_KEY,
-    WATERMARK_VARIABLE,
+    StreamNames,
+    is_read_pool,
 )
 from auth0_provider.records import (
     AUTH0_REFUSED,
@@ -62,20 +64,29 @@ from auth0_provider.records import (
     Reading,
     Trouble,
 )
-from auth0_provider.status_view import HOURS, SHOWN_DEAD_LETTERS, SHOWN_FAILURES, StreamView, render
+from auth0_provider.status_view import (
+    HOURS,
+    SHOWN_DEAD_LETTERS,
+    SHOWN_FAILURES,
+    StreamLine,
+    StreamView,
+    render,
+    render_index,
+)
 from auth0_provider.watermark import Watermark
 
 STILL_FAILING = (TaskInstanceState.FAILED, TaskInstanceState.UP_FOR_RETRY)
 
 
 class StreamReader:
-    """The stream's records, straight from the metadata DB (the API server's session)."""
+    """One stream's records, straight from the metadata DB (the API server's session)."""
 
-    def __init__(self, session: Session, now: datetime) -> None:
+    def __init__(self, session: Session, now: datetime, names: StreamNames = LEGACY) -> None:
         self.session = session
         self.now = now
+        self.names = names
         self.since = now - timedelta(hours=HOURS)
-        self._asset_id = session.scalar(select(AssetModel.id).where(AssetModel.name == STREAM.name))
+        self._asset_id = session.scalar(select(AssetModel.id).where(AssetModel.name == names.stream.name))
 
     def state(self, key: str) -> Any:
         if self._asset_id is None:
@@ -86,7 +97,7 @@ class StreamReader:
         return None if raw is None else json.loads(raw)
 
     def watermark(self) -> Watermark | None:
-        row = self.session.scalar(select(Variable).where(Variable.key == WATERMARK_VARIABLE))
+        row = self.session.scalar(select(Variable).where(Variable.key == self.names.watermark_variable))
         try:
             return Watermark.from_json(json.loads(row.val)) if row is not None and row.val else None
         except ValueError:
@@ -97,7 +108,7 @@ class StreamReader:
         query = (
             select(XComModel.value)
             .where(
-                XComModel.dag_id == DAG_ID,
+                XComModel.dag_id == self.names.dag_id,
                 XComModel.task_id.in_(task_ids),
                 XComModel.key == key,
                 XComModel.timestamp >= self.since,
@@ -118,7 +129,7 @@ class StreamReader:
                 & (TaskInstance.map_index == XComModel.map_index),
             )
             .where(
-                XComModel.dag_id == DAG_ID,
+                XComModel.dag_id == self.names.dag_id,
                 XComModel.task_id == DELIVER_TASK,
                 XComModel.key == FAILURE_XCOM_KEY,
                 XComModel.timestamp >= self.since,
@@ -132,13 +143,13 @@ class StreamReader:
 
     def failed_run(self) -> str | None:
         run = self.session.scalars(
-            select(DagRun).where(DagRun.dag_id == DAG_ID).order_by(DagRun.run_after.desc()).limit(1)
+            select(DagRun).where(DagRun.dag_id == self.names.dag_id).order_by(DagRun.run_after.desc()).limit(1)
         ).first()
         if run is None or run.state != "failed":
             return None
         failed = self.session.scalars(
             select(TaskInstance.task_id).where(
-                TaskInstance.dag_id == DAG_ID,
+                TaskInstance.dag_id == self.names.dag_id,
                 TaskInstance.run_id == run.run_id,
                 TaskInstance.state == TaskInstanceState.FAILED,
             )
@@ -147,7 +158,7 @@ class StreamReader:
 
     def view(self) -> StreamView:
         now = self.now
-        dag = self.session.get(DagModel, DAG_ID)
+        dag = self.session.get(DagModel, self.names.dag_id)
         troubles = (Trouble.from_json(self.state(TROUBLE_PREFIX + kind)) for kind in (AUTH0_REFUSED, RETENTION_GAP))
         index = index_from(self.state(DEAD_LETTER_INDEX))
         found = (CommitRecord.from_json(value) for value in self.xcoms("return_value", COMMIT_TASK))
@@ -183,14 +194,76 @@ class RedeliverBody(BaseModel):
     log_ids: list[str] | str  # "all" or log ids in the dead-letter store
 
 
+def registered_streams(session: Session) -> list[tuple[StreamNames, str]]:
+    """Every stream DAG the dag-processor has registered and not since lost, with its description."""
+    rows = session.execute(
+        select(DagModel.dag_id, DagModel.description)
+        .where((DagModel.dag_id == DAG_ID) | DagModel.dag_id.startswith(STREAM_DAG_PREFIX, autoescape=True))
+        .where(~DagModel.is_stale)
+        .order_by(DagModel.dag_id)
+    ).all()
+    found = ((StreamNames.of_dag(dag_id), description or "") for dag_id, description in rows)
+    return [(names, description) for names, description in found if names is not None]
+
+
+def missing_read_pools(session: Session, dag_ids: list[str]) -> dict[str, str]:
+    """The read pool each of these DAGs' tasks asks for that does not exist, by DAG: those tasks never start."""
+    from airflow.models.pool import Pool
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    pools = set(session.scalars(select(Pool.pool)))
+    missing = {}
+    for dag_id in dag_ids:
+        dag = SerializedDagModel.get_dag(dag_id, session=session)
+        task = dag.task_dict.get(FETCH_TASK) if dag is not None else None
+        if task is not None and is_read_pool(task.pool) and task.pool not in pools:
+            missing[dag_id] = task.pool
+    return missing
+
+
+def _stream_names(dag_id: str, session: Session) -> StreamNames:
+    names = StreamNames.of_dag(dag_id)
+    if names is None or session.get(DagModel, dag_id) is None:
+        raise HTTPException(404, f"No Auth0 webhook stream has the DAG {dag_id!r}.")
+    return names
+
+
 def create_app() -> FastAPI:
     # no docs routes: /docs, /redoc and /openapi.json would be open to anyone
     app = FastAPI(title="Auth0 webhook stream", docs_url=None, redoc_url=None, openapi_url=None)
     may_read = [Depends(requires_access_dag("GET", param_dag_id=DAG_ID))]
     may_trigger = [Depends(requires_access_dag("POST", DagAccessEntity.RUN, param_dag_id=DAG_ID))]
+    # a stream's own pages: the DAG id in the path is what the permission is checked against
+    may_read_stream = [Depends(requires_access_dag("GET"))]
+    may_trigger_stream = [Depends(requires_access_dag("POST", DagAccessEntity.RUN))]
+
+    def lines(session: Session, user: Any) -> list[StreamLine]:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        found = registered_streams(session)
+        allowed = get_auth_manager().filter_authorized_dag_ids(
+            dag_ids={names.dag_id for names, _ in found}, user=user, method="GET"
+        )
+        shown = [(names, description) for names, description in found if names.dag_id in allowed]
+        missing = missing_read_pools(session, [names.dag_id for names, _ in shown])
+        now = datetime.now(UTC)
+        return [
+            StreamLine(
+                names.label,
+                names.dag_id,
+                "./" if names == LEGACY else f"streams/{names.dag_id}/",
+                description,
+                StreamReader(session, now, names).view(),
+                _pool_problem(missing[names.dag_id]) if names.dag_id in missing else None,
+            )
+            for names, description in shown
+        ]
 
     @app.get("/", dependencies=may_read, response_class=HTMLResponse)
     def page(session: SessionDep) -> HTMLResponse:
+        """The single DAG's stream; with streams from a streams file, the list of every stream."""
+        if any(names != LEGACY for names, _ in registered_streams(session)):
+            return RedirectResponse("streams/", status_code=303)
         view = StreamReader(session, datetime.now(UTC)).view()
         return HTMLResponse(render(view), headers={"Cache-Control": "no-store"})
 
@@ -200,23 +273,63 @@ def create_app() -> FastAPI:
 
     @app.post("/api/redeliver", dependencies=may_trigger)
     def redeliver(body: RedeliverBody, user: GetUserDep, session: SessionDep) -> dict[str, Any]:
-        """Trigger a redelivery run, as the DAG's Trigger form with conf {"redeliver": ...} does."""
-        from airflow.api.common.trigger_dag import trigger_dag
-        from airflow.sdk.exceptions import AirflowException
+        return _redeliver(LEGACY, body, user, session)
 
-        index = index_from(StreamReader(session, datetime.now(UTC)).state(DEAD_LETTER_INDEX))
-        try:
-            to_redeliver(body.log_ids, index)
-        except AirflowException as exc:
-            raise HTTPException(400, str(exc)) from None
-        run = trigger_dag(
-            DAG_ID,
-            triggered_by=DagRunTriggeredByType.UI,
-            triggering_user_name=user.get_name(),
-            run_after=datetime.now(UTC),
-            conf={REDELIVER_PARAM: body.log_ids},
-            session=session,
+    @app.get("/streams/", response_class=HTMLResponse)
+    def index(session: SessionDep, user: GetUserDep) -> HTMLResponse:
+        """Every stream the user may read: its state, lag and receiver, and a link to its page."""
+        return HTMLResponse(
+            render_index(lines(session, user), datetime.now(UTC)), headers={"Cache-Control": "no-store"}
         )
-        return {"dag_run_id": run.run_id if run else None}
+
+    @app.get("/streams/api/streams")
+    def index_status(session: SessionDep, user: GetUserDep) -> list[dict[str, Any]]:
+        return [
+            {"stream": line.label, "dag_id": line.dag_id, "problem": line.problem, **line.view.to_json()}
+            for line in lines(session, user)
+        ]
+
+    @app.get("/streams/{dag_id}/", dependencies=may_read_stream, response_class=HTMLResponse)
+    def stream_page(dag_id: str, session: SessionDep) -> HTMLResponse:
+        names = _stream_names(dag_id, session)
+        view = StreamReader(session, datetime.now(UTC), names).view()
+        title = "Auth0 webhook stream" if names == LEGACY else f"Auth0 webhook stream {names.name}"
+        return HTMLResponse(render(view, title), headers={"Cache-Control": "no-store"})
+
+    @app.get("/streams/{dag_id}/api/status", dependencies=may_read_stream)
+    def one_stream_status(dag_id: str, session: SessionDep) -> dict[str, Any]:
+        return StreamReader(session, datetime.now(UTC), _stream_names(dag_id, session)).view().to_json()
+
+    @app.post("/streams/{dag_id}/api/redeliver", dependencies=may_trigger_stream)
+    def redeliver_stream(dag_id: str, body: RedeliverBody, user: GetUserDep, session: SessionDep) -> dict[str, Any]:
+        return _redeliver(_stream_names(dag_id, session), body, user, session)
 
     return app
+
+
+def _pool_problem(pool: str) -> str:
+    return (
+        f"The read pool {pool!r} does not exist, so this stream's reads never start. Create it with one slot: "
+        f"airflow pools set {pool} 1 'Auth0 reads, one at a time'"
+    )
+
+
+def _redeliver(names: StreamNames, body: RedeliverBody, user: Any, session: Session) -> dict[str, Any]:
+    """Trigger a redelivery run, as the DAG's Trigger form with conf {"redeliver": ...} does."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.sdk.exceptions import AirflowException
+
+    index = index_from(StreamReader(session, datetime.now(UTC), names).state(DEAD_LETTER_INDEX))
+    try:
+        to_redeliver(body.log_ids, index)
+    except AirflowException as exc:
+        raise HTTPException(400, str(exc)) from None
+    run = trigger_dag(
+        names.dag_id,
+        triggered_by=DagRunTriggeredByType.UI,
+        triggering_user_name=user.get_name(),
+        run_after=datetime.now(UTC),
+        conf={REDELIVER_PARAM: body.log_ids},
+        session=session,
+    )
+    return {"dag_run_id": run.run_id if run else None}

@@ -148,7 +148,60 @@ def _chart(per_hour: Sequence[tuple[datetime, int]]) -> str:
     )
 
 
-def render(view: StreamView) -> str:
+# both pages' look: the state badges and the tables
+_STYLE = """body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5rem; color: #1a202c; }
+h1 { font-size: 1.3rem; margin: 0 0 .8rem; }
+.state { display: inline-block; padding: .2rem .7rem; border-radius: 1rem; font-weight: 600; color: #fff; }
+.flowing { background: #2f855a; } .behind { background: #b7791f; } .failing { background: #c05621; }
+.blocked { background: #c53030; } .paused { background: #718096; }
+table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px solid #edf2f7; padding: .3rem .5rem;
+text-align: left; vertical-align: top; }"""
+
+
+@dataclass(frozen=True)
+class StreamLine:
+    """One stream on the index of streams: a line with its state, and a link to its own page."""
+
+    label: str  # "stream 'crm'", or the single DAG's id
+    dag_id: str
+    href: str
+    description: str
+    view: StreamView
+    problem: str | None  # what keeps it from running at all, in words a person can act on
+
+
+def render_index(lines: Sequence[StreamLine], now: datetime) -> str:
+    """Every stream of the deployment at a glance, each linking to its own page."""
+    e = escape
+    rows = "".join(_index_row(line) for line in lines) or (
+        "<tr><td colspan='5'>No stream: no Auth0 webhook DAG is registered.</td></tr>"
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Auth0 webhook streams</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+{_STYLE}
+</style></head><body>
+<h1>Auth0 webhook streams</h1>
+<table><tr><th>Stream</th><th>State</th><th>Lag</th><th>Delivers</th><th>Why</th></tr>{rows}</table>
+<p><small>As of {e(_when(now))}. <a href="api/streams">JSON</a></small></p>
+</body></html>
+"""
+
+
+def _index_row(line: StreamLine) -> str:
+    e, state = escape, line.view.status.state
+    lag = ("at least " if line.view.lag_at_least else "") + duration(line.view.lag)
+    why = line.problem or line.view.status.reason
+    return (
+        f"<tr data-testid='stream'><td><a href='{e(line.href)}'>{e(line.label)}</a><br><small>{e(line.dag_id)}</small>"
+        f"</td><td><span class='state {e(state)}' data-testid='stream-state'>{e(state)}</span></td><td>{e(lag)}</td>"
+        f"<td>{e(line.description)}</td><td data-testid='stream-problem'>{e(why)}</td>"
+        "</tr>"
+    )
+
+
+def render(view: StreamView, title: str = "Auth0 webhook stream") -> str:
     """The status page: plain HTML and a few lines of script for the Redeliver buttons."""
     e = escape
     state = view.status
@@ -178,22 +231,18 @@ def render(view: StreamView) -> str:
     mark_id, mark_date = (watermark.log_id, watermark.date or "") if watermark else ("none yet", "")
     lag_seconds = "" if view.lag is None else int(view.lag.total_seconds())
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Auth0 webhook stream</title>
+<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font: 14px/1.45 system-ui, sans-serif; margin: 1.5rem; color: #1a202c; }}
-h1 {{ font-size: 1.3rem; margin: 0 0 .8rem; }} h2 {{ font-size: 1.05rem; margin: 1.4rem 0 .5rem; }}
-.state {{ display: inline-block; padding: .2rem .7rem; border-radius: 1rem; font-weight: 600; color: #fff; }}
-.flowing {{ background: #2f855a; }} .behind {{ background: #b7791f; }} .failing {{ background: #c05621; }}
-.blocked {{ background: #c53030; }} .paused {{ background: #718096; }}
+{_STYLE}
+h2 {{ font-size: 1.05rem; margin: 1.4rem 0 .5rem; }}
 .cards {{ display: flex; flex-wrap: wrap; gap: .8rem; }}
 .card {{ border: 1px solid #e2e8f0; border-radius: .5rem; padding: .6rem .9rem; min-width: 11rem; }}
 .card b {{ display: block; font-size: 1.25rem; }} .card span {{ color: #4a5568; font-size: .85rem; }}
 .card code {{ display: block; font-size: .7rem; color: #4a5568; word-break: break-all; max-width: 19rem; }}
-table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #edf2f7; padding: .3rem .5rem;
-text-align: left; vertical-align: top; }} .bar {{ fill: #3182ce; }} .hour {{ font-size: 9px; fill: #718096; }}
+.bar {{ fill: #3182ce; }} .hour {{ font-size: 9px; fill: #718096; }}
 </style></head><body>
-<h1>Auth0 webhook stream</h1>
+<h1>{e(title)}</h1>
 <p><span class="state {e(state.state)}" data-testid="state">{e(state.state)}</span>
 <span data-testid="since">{e(since)}</span></p>
 <p data-testid="reason">{e(state.reason)}</p>

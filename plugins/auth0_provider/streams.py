@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auth0_provider.names import AUTH0_CONN_ID, STREAM_DAG_PREFIX, STREAMS_FILE_SETTING, StreamNames
+from auth0_provider.names import AUTH0_CONN_ID, STREAM_DAG_PREFIX, STREAMS_FILE_SETTING, StreamNames, read_pool
 from auth0_provider.settings import NAMES, Settings, SettingsError
 
 DEFAULT_FILE_NAME = "auth0_streams.yaml"
@@ -262,7 +262,19 @@ def main(argv: list[str]) -> int:
         print(f"{file}: its stream is no longer declared; delete the file when its watermark is no longer needed")
     for name, problem in problems.items():
         print(f"{name}: {problem or 'ok'}")
+    for pool in read_pools(path):
+        print(f"each read of the tenant waits for a slot of the pool {pool}; create it once, with one slot:")
+        print(f"  airflow pools set {pool} 1 'Auth0 log reads, one at a time'")
     return 1 if any(problems.values()) else 0
+
+
+def read_pools(path: Path) -> list[str]:
+    """The read pool of each tenant the file's streams read (``StreamNames.read_pool``)."""
+    pools = {
+        read_pool(entry.get("auth0_conn_id") or AUTH0_CONN_ID) if isinstance(entry, dict) else read_pool(AUTH0_CONN_ID)
+        for entry in read_entries(path).values()
+    }
+    return sorted(pools)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 
 from auth0_provider.events import LogEvent, log_id_key
 from auth0_provider.exceptions import WatermarkError
-from auth0_provider.names import WATERMARK_VARIABLE, read_ahead_variable
+from auth0_provider.names import WATERMARK_VARIABLE, StreamNames, read_ahead_variable
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class WatermarkStore:
             raise WatermarkError(
                 f"Variable {self.variable!r} does not hold a watermark: {raw[:200]!r}. It must be JSON like "
                 '{"log_id": "900...", "date": "2024-01-01T00:00:00.000Z"}. Fix it, or delete it to start '
-                "again from AUTH0_WEBHOOKS_START_FROM."
+                f"again from {StreamNames.of_watermark(self.variable).setting('START_FROM')}."
             ) from None
 
     def read_ahead(self) -> dict[str, Any] | None:
@@ -119,5 +119,6 @@ class WatermarkStore:
             raise WatermarkError(
                 f"The environment variable {env_name} shadows the watermark Variable {self.variable!r}: "
                 "Airflow would read it instead of the database, so the watermark could never move. "
-                f"Unset {env_name}; to start from a given log id use AUTH0_WEBHOOKS_START_FROM."
+                f"Unset {env_name}; to start from a given log id use "
+                f"{StreamNames.of_watermark(self.variable).setting('START_FROM')}."
             )

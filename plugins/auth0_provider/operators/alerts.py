@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 from auth0_provider import notify
 from auth0_provider.health import Signals, announced, incidents, plan_alerts
 from auth0_provider.ledger import StreamLedger
-from auth0_provider.names import DAG_ID, STREAM
+from auth0_provider.names import ALERTS_DAG_ID, DAG_ID, STREAM, stream_of
 from auth0_provider.records import OpenIncidents
 
 if TYPE_CHECKING:
@@ -73,5 +73,8 @@ class Auth0StreamAlertOperator(BaseOperator):
             sent.append(alert)
         ledger.note_open_incidents(OpenIncidents(announced(already, plan, sent)))
         if failed:
+            setting = stream_of(self.dag_id.replace(ALERTS_DAG_ID, DAG_ID, 1)).setting("ALERT_CONN_ID")
+            if setting != notify.SETTING:  # a stream's: name its key in the streams file
+                raise type(failed[0])(str(failed[0]).replace(notify.SETTING, setting)) from failed[0]
             raise failed[0]
         return [alert.subject for alert in plan.send]

@@ -32,6 +32,7 @@ from auth0_provider.names import (
     STREAM,
     USAGE_XCOM_KEY,
     WATERMARK_VARIABLE,
+    StreamNames,
     is_read_pool,
 )
 from auth0_provider.receipts import Plan, attempt_for, receipts_since
@@ -429,7 +430,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             events.append(oldest)
             checkpoint = oldest.log_id
         else:
-            self.log.info("No watermark yet: starting after log %s (AUTH0_WEBHOOKS_START_FROM)", self.start_from)
+            self.log.info("No watermark yet: starting after log %s (%s)", self.start_from, self._setting("START_FROM"))
             checkpoint = self.start_from
         events += read_within(hook, checkpoint, budget, events)
         if not events:
@@ -438,6 +439,10 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         if len(kept) < len(events):
             self.log.info("Took %d of the %d events read, the run's cap (%s)", len(kept), len(events), budget)
         return kept, Watermark.at(kept[-1]), more
+
+    def _setting(self, key: str) -> str:
+        """How messages name a setting of this task's stream (``StreamNames.setting``)."""
+        return StreamNames.of_watermark(self.watermark_variable).setting(key)
 
     def _retention_gap(self, context: Context, hook: Auth0Hook, start: Watermark) -> LogEvent | None:
         """The oldest log still kept, when Auth0 has deleted the watermark's log and newer ones.
@@ -459,17 +464,16 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
             "never delivered and can no longer be read"
         )
         ledger, now = StreamLedger(context, self.stream), datetime.now(UTC)
+        on_gap, start_from = self._setting("ON_GAP"), self._setting("START_FROM")
         if self.on_gap == "continue":
-            self.log.warning(
-                "Retention gap: %s. Continuing from %s (AUTH0_WEBHOOKS_ON_GAP=continue).", what, oldest.log_id
-            )
-            passed = f"Retention gap passed (AUTH0_WEBHOOKS_ON_GAP=continue): {what}."
+            self.log.warning("Retention gap: %s. Continuing from %s (%s=continue).", what, oldest.log_id, on_gap)
+            passed = f"Retention gap passed ({on_gap}=continue): {what}."
             ledger.report(Trouble(RETENTION_GAP, now, passed, until=now + GAP_SHOWN_FOR))
             return oldest
         error = RetentionGapError(
             f"Retention gap: {what}. To go on from the oldest log Auth0 keeps, either set "
-            f"AUTH0_WEBHOOKS_ON_GAP=continue, or delete the Variable {self.watermark_variable!r} so that the "
-            "next run starts from AUTH0_WEBHOOKS_START_FROM ('oldest' by default). If the tenant logged "
+            f"{on_gap}=continue, or delete the Variable {self.watermark_variable!r} so that the "
+            f"next run starts from {start_from} ('oldest' by default). If the tenant logged "
             "nothing in that span, nothing was lost."
         )
         ledger.report(Trouble(RETENTION_GAP, now, str(error)))

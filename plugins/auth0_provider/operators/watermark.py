@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 from auth0_provider.dead_letters import dead_letter, index_with
 from auth0_provider.exceptions import MissingReceiptsError
 from auth0_provider.ledger import StreamLedger
-from auth0_provider.names import DELIVER_TASK, FETCH_TASK, STREAM, WATERMARK_VARIABLE
+from auth0_provider.names import DELIVER_TASK, FETCH_TASK, STREAM, WATERMARK_VARIABLE, StreamNames
 from auth0_provider.receipts import Verdict, judge, missing_message
 from auth0_provider.records import SKIPPED_BY_HAND, Checkpoint, CommitRecord, DeadLetter, DeliveryRef
 from auth0_provider.settings import MAX_DEAD_LETTERS
@@ -152,7 +152,12 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         """Count parked and skipped events in the dead-letter store, or fail if it would pass its bound."""
         if not parked and not skipped:
             return
-        index = index_with(ledger.index(), [*parked, *(letter.log_id for letter in skipped)], self.dead_letter_max)
+        index = index_with(
+            ledger.index(),
+            [*parked, *(letter.log_id for letter in skipped)],
+            self.dead_letter_max,
+            StreamNames.of_watermark(self.watermark_variable).setting,
+        )
         ledger.keep(skipped)
         ledger.write_index(index)
         self.log.warning(

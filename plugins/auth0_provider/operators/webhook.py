@@ -15,7 +15,7 @@ from auth0_provider.exceptions import WebhookGone, WebhookRejected, WebhookRetry
 from auth0_provider.hooks.webhook import WebhookHook
 from auth0_provider.ledger import StreamLedger
 from auth0_provider.masking import redacted_excerpt
-from auth0_provider.names import CHECKPOINT_XCOM_KEY, FAILURE_XCOM_KEY, FETCH_TASK, STREAM
+from auth0_provider.names import CHECKPOINT_XCOM_KEY, FAILURE_XCOM_KEY, FETCH_TASK, STREAM, stream_of
 from auth0_provider.receipts import receipt_for
 from auth0_provider.records import PARKED, Checkpoint, DeadLetter, Delivery, DeliveryRef, Failure, Receipt, Rejection
 from auth0_provider.staging import staged_delivery
@@ -198,7 +198,13 @@ class WebhookDeliveryOperator(HttpOperator):
             ledger.rejection(self.delivery.key), self.delivery.key, refused.status, refused.excerpt, now
         )
         ledger.record_rejection(rejection)
-        park, why = park_decision(rejection, self.dead_letter_after, now, lambda: ledger.receipts(rejection.first_at))
+        park, why = park_decision(
+            rejection,
+            self.dead_letter_after,
+            now,
+            lambda: ledger.receipts(rejection.first_at),
+            stream_of(self.dag_id).setting,
+        )
         if not park:
             self.log.warning("Not parked: %s", why)
             raise refused

@@ -142,6 +142,7 @@ class _Broken:
 def test_a_backend_error_is_logged_once_as_a_warning_never_raised(monkeypatch, caplog):
     monkeypatch.setattr(metrics, "_stats", _Broken())
     monkeypatch.setattr(metrics, "_warned", False)
+    monkeypatch.setattr(metrics, "current_stream", lambda: None)  # importing Airflow here would take caplog's handler
     with caplog.at_level(logging.DEBUG, logger=metrics.__name__):
         metrics.lag(1.0)
         metrics.delivered(2)
@@ -186,3 +187,27 @@ def test_importing_the_module_does_not_import_airflow():
         "import sys\nimport auth0_provider.metrics\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'airflow'], 'airflow imported'\nprint('OK')\n"
     )
+
+
+def test_a_streams_task_sends_each_metric_under_its_name_and_per_stream_as_airflow_sends_per_dag_ones():
+    in_a_stream = "from auth0_provider import metrics\nmetrics.current_stream = lambda: 'crm'\n" + EMIT_ALL.replace(
+        "from auth0_provider import metrics\n", ""
+    )
+    with StatsdListener() as statsd:
+        run_child(in_a_stream, **statsd_config(statsd.port))
+        statsd.flush()
+        assert statsd.wait_for(f"airflow.{metrics.EVENTS_DELIVERED}.crm", timeout=1) == [
+            f"airflow.{metrics.EVENTS_DELIVERED}.crm:3|c"
+        ]
+        assert f"airflow.{metrics.EVENTS_DELIVERED}:3|c" in statsd.lines  # the sum over streams, tagged
+        per_stream = {parse(line)[0] for line in statsd.lines if parse(line)[0].endswith(".crm")}
+        assert per_stream == {f"airflow.{name}.crm" for name in metrics.NAMES}
+
+
+def test_the_stream_is_the_running_dags_and_none_for_the_single_dag_or_outside_a_task(monkeypatch):
+    import airflow.sdk
+
+    assert metrics.current_stream() is None  # no task is running here
+    for dag_id, stream in (("auth0_webhooks__crm", "crm"), ("auth0_webhooks", None), ("other", None)):
+        monkeypatch.setattr(airflow.sdk, "get_current_context", lambda d=dag_id: {"dag": SimpleNamespace(dag_id=d)})
+        assert metrics.current_stream() == stream

@@ -159,3 +159,25 @@ def test_make_streams_writes_the_missing_dag_files_and_reports_each_stream(tmp_p
     out = capsys.readouterr().out
     assert "crm: ok" in out and "siem: auth0_streams.yaml: streams.siem.batch_size" in out
     assert "auth0_webhooks__old.py: its stream is no longer declared" in out
+    assert (
+        "airflow pools set auth0_reads__auth0_default 1" in out
+        and "airflow pools set auth0_reads__other_tenant 1" in out
+    )
+
+
+def test_messages_name_a_streams_setting_by_its_key_in_the_file_and_the_single_dags_by_its_variable():
+    from auth0_provider.names import LEGACY, WATERMARK_VARIABLE, stream_of
+
+    crm = StreamNames.for_stream("crm")
+    assert crm.setting("DEAD_LETTER_MAX") == "streams.crm.dead_letter_max (streams file)"
+    assert LEGACY.setting("DEAD_LETTER_MAX") == "AUTH0_WEBHOOKS_DEAD_LETTER_MAX"
+    assert StreamNames.of_watermark(crm.watermark_variable) == crm
+    assert StreamNames.of_watermark(WATERMARK_VARIABLE) == LEGACY == stream_of("auth0_webhooks")
+    assert stream_of(crm.dag_id) == crm and stream_of("someone_elses_dag") == LEGACY
+
+
+def test_a_full_dead_letter_store_names_the_streams_own_bound():
+    from auth0_provider.dead_letters import index_with
+
+    with pytest.raises(Exception, match=r"streams\.crm\.dead_letter_max \(streams file\) \(1\)"):
+        index_with(["a"], ["b"], 1, StreamNames.for_stream("crm").setting)

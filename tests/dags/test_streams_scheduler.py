@@ -1,0 +1,300 @@
+"""Several streams on one real Airflow: each its own events, receiver and watermark, one Auth0 read budget.
+
+One stack (LocalExecutor) for the module. Its dags folder is a deployment with a streams file: the two
+shipped DAG files, which step aside, and a DAG file per stream, written by ``make streams``:
+
+- ``siem``: failed logins (``f``, ``fp``, ``fu``, ``limit_wc``) to one receiver, 100 events a request;
+- ``crm``: user changes (``sapi`` on ``users``) to another;
+- ``audit``: connection changes (``sapi`` on ``connections``) to a third, as Log Streams send them;
+- ``broken``: a bad batch size, which must fail its own DAG and no other.
+
+The tenant is limited as Auth0 limits Professional tenants (10 requests at once, 100 a minute), and the
+streams read it in one pool slot, ``auth0_reads__auth0_default``, as the README has the user create it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+import local_airflow
+from auth0_provider.names import FETCH_TASK, PREFETCH_TASK, STATUS_URL_PREFIX, StreamNames, read_pool
+from auth0_provider.signing import generate_signing_secret
+from auth0_provider.streams import DEFAULT_FILE_NAME, dag_files
+from auth0_standin import Auth0StandIn, RateLimit
+from tests.airflow_stack import Stack, airflow_stack, create_connection
+from tests.browser import browser_page
+from tests.conftest import REPO
+from tests.support import api_event, fixture_event
+from webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.scheduler
+
+STREAMS = """\
+streams:
+  siem:
+    webhook_conn_id: siem_webhook
+    log_types: [f, fp, fu, limit_wc]
+    batch_size: 100
+    max_events_per_run: 300
+  crm:
+    webhook_conn_id: crm_webhook
+    log_types: sapi
+    api_endpoints: users
+    batch_size: 100
+    max_events_per_run: 300
+  audit:
+    webhook_conn_id: audit_webhook
+    log_types: [sapi]
+    api_endpoints: [connections]
+    payload: log_stream
+  broken:
+    webhook_conn_id: broken_webhook
+    batch_size: lots
+"""
+NAMES = ("siem", "crm", "audit")
+PROFESSIONAL = RateLimit(burst=10, per_minute=100)
+
+
+@dataclass
+class Deployment:
+    stack: Stack
+    receivers: dict[str, WebhookReceiver]  # by stream name
+    started: list[WebhookReceiver]  # by the tests, stopped with the stack
+
+    def stream(self, name: str) -> Stack:
+        return self.stack.for_dag(StreamNames.for_stream(name).dag_id)
+
+    def run_all(self, names: tuple[str, ...] = NAMES) -> dict[str, str]:
+        """Trigger each stream's DAG, as the UI's Trigger button does; wait for every run."""
+        runs = {name: self.stream(name).trigger() for name in names}
+        return {name: self.stream(name).wait(run_id, 300) for name, run_id in runs.items()}
+
+    def delivered(self, name: str) -> set[str]:
+        return set(self.receivers[name].delivered_log_ids())
+
+
+def login_failure(standin: Auth0StandIn, n: int) -> str:
+    event = fixture_event("f") | {"description": f"Wrong password, attempt {n}"}
+    return standin.add_event(event).log_id
+
+
+def user_change(standin: Auth0StandIn, n: int) -> str:
+    return standin.add_event(api_event("patch", f"/api/v2/users/auth0|{n}")).log_id
+
+
+def connection_change(standin: Auth0StandIn, n: int) -> str:
+    return standin.add_event(api_event("patch", f"/api/v2/connections/con_{n}")).log_id
+
+
+def login_success(standin: Auth0StandIn) -> str:
+    return standin.add_event(fixture_event("s")).log_id  # no stream asks for these
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory) -> Iterator[Deployment]:
+    home: Path = tmp_path_factory.mktemp("airflow-home")
+    dags = tmp_path_factory.mktemp("dags")
+    for name in ("auth0_webhooks.py", "auth0_webhooks_alerts.py"):
+        shutil.copy(REPO / "dags" / name, dags / name)
+    (dags / DEFAULT_FILE_NAME).write_text(STREAMS)
+    dag_files(dags / DEFAULT_FILE_NAME, dags)
+    secret = generate_signing_secret()
+    settings = {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AUTH0_WEBHOOKS_STREAMS_FILE": "",
+        # three DAGs' task processes at once on SQLite and two cores starve the api-server: a few at a time
+        "AIRFLOW__CORE__PARALLELISM": "4",
+    }
+    dag_ids = tuple(StreamNames.for_stream(name).dag_id for name in NAMES)
+    with (
+        Auth0StandIn(rate_limit=PROFESSIONAL) as standin,
+        WebhookReceiver(secret=secret) as siem,
+        WebhookReceiver(secret=secret) as crm,
+        WebhookReceiver(secret=secret) as audit,
+        airflow_stack(home, standin, siem, settings, dags=dag_ids) as stack,
+    ):
+        receivers = {"siem": siem, "crm": crm, "audit": audit}
+        for name, receiver in receivers.items():
+            create_connection(stack.api, f"{name}_webhook", receiver.connection_uri())
+        stack.api.call("POST", "/pools", json={"name": read_pool("auth0_default"), "slots": 1})
+        deployment = Deployment(stack, receivers, [])
+        for name in NAMES:
+            deployment.stream(name).unpause()
+        for name in NAMES:  # the runs the scheduler starts for the latest interval, on an empty tenant
+            first_run = deployment.stream(name).runs
+            local_airflow.wait_until(lambda runs=first_run: bool(runs()), 60, f"{name}'s first run", every=1)
+        try:
+            yield deployment
+        finally:
+            for receiver in deployment.started:
+                receiver.stop()
+
+
+def test_the_bad_stream_fails_its_own_dag_alone_and_the_single_dag_steps_aside(deployment):
+    api = deployment.stack.api
+    errors = api.call("GET", "/importErrors")["import_errors"]
+    assert [Path(e["filename"]).name for e in errors] == ["auth0_webhooks__broken.py"]
+    assert "streams.broken.batch_size: 'lots' is not allowed. Use a whole number from 1 to" in errors[0]["stack_trace"]
+    dag_ids = {dag["dag_id"] for dag in api.call("GET", "/dags?limit=100")["dags"]}
+    assert dag_ids == {"auth0_webhooks__siem", "auth0_webhooks__crm", "auth0_webhooks__audit"}
+    siem = api.call("GET", "/dags/auth0_webhooks__siem")
+    assert {tag["name"] for tag in siem["tags"]} == {"auth0", "webhooks", "auth0-stream:siem"}
+    assert "'siem_webhook'" in siem["description"]
+
+
+def test_three_streams_with_different_filters_each_deliver_exactly_their_events(deployment):
+    standin = deployment.stack.standin
+    failures = [login_failure(standin, n) for n in range(3)]
+    users = [user_change(standin, n) for n in range(4)]
+    connections = [connection_change(standin, n) for n in range(2)]
+    last = login_success(standin)
+    assert deployment.run_all() == dict.fromkeys(NAMES, "success")
+    assert deployment.delivered("siem") >= set(failures)
+    assert deployment.delivered("crm") >= set(users)
+    assert deployment.delivered("audit") >= set(connections)
+    wanted = {"siem": set(failures), "crm": set(users), "audit": set(connections)}
+    for name in NAMES:
+        others = set(failures + users + connections + [last]) - wanted[name]
+        assert not deployment.delivered(name) & others, f"{name} got another stream's events"
+        assert deployment.stream(name).watermark() == last  # each read every log, and kept its own
+    audit_body = deployment.receivers["audit"].deliveries[-1].json()
+    assert isinstance(audit_body, list) and set(audit_body[0]) == {"log_id", "data"}  # its own payload format
+
+
+def test_a_stream_whose_receiver_is_down_does_not_hold_the_others_back(deployment):
+    standin, stack = deployment.stack.standin, deployment.stack
+    crm_port = int(deployment.receivers["crm"].base_url.rsplit(":", 1)[1])
+    deployment.receivers["crm"].stop()  # connections to it are refused
+    crm_before = deployment.stream("crm").watermark()
+    failures = [login_failure(standin, n) for n in range(10, 12)]
+    users = [user_change(standin, n) for n in range(10, 12)]
+    started = time.monotonic()
+    crm_run = deployment.stream("crm").trigger()
+    assert deployment.run_all(("siem",)) == {"siem": "success"}
+    siem_took = time.monotonic() - started
+    assert deployment.delivered("siem") >= set(failures)
+    assert deployment.stream("siem").watermark() == users[-1]
+    crm_state = stack.api.call("GET", f"/dags/auth0_webhooks__crm/dagRuns/{crm_run}")["state"]
+    assert crm_state == "running" and deployment.stream("crm").watermark() == crm_before
+    assert siem_took < 120, f"siem's run took {siem_took:.0f} s while crm's receiver was down"
+
+    back = WebhookReceiver(secret=deployment.receivers["crm"].secret, port=crm_port).start()
+    deployment.receivers["crm"] = back
+    deployment.started.append(back)
+    assert deployment.stream("crm").wait(crm_run, 300) == "success"  # its retries reach the receiver once back
+    assert set(back.delivered_log_ids()) >= set(users)
+    assert deployment.stream("crm").watermark() == users[-1]
+
+
+def test_two_streams_catch_up_on_one_backlog_at_once_under_professional_limits_without_a_429(deployment):
+    """3,000 events, 30 pages for each stream, read in turns in the tenant's one read slot."""
+    standin = deployment.stack.standin
+    failures, users = [], []
+    for n in range(1500):
+        failures.append(login_failure(standin, 100 + n))
+        users.append(user_change(standin, 100 + n))
+    refused_before = standin.rate_limited
+    runs_before = {name: {r["dag_run_id"] for r in deployment.stream(name).runs()} for name in ("siem", "crm")}
+    started = time.monotonic()
+    deployment.stream("siem").trigger()
+    deployment.stream("crm").trigger()
+    local_airflow.wait_until(
+        lambda: all(deployment.stream(n).watermark() == users[-1] for n in ("siem", "crm")),
+        900,
+        "both streams caught up",
+        every=2,
+    )
+    took = time.monotonic() - started
+    assert deployment.delivered("siem") >= set(failures) and deployment.delivered("crm") >= set(users)
+    assert standin.rate_limited == refused_before, "a stream's reader was answered 429"
+    # the pool is what kept them apart: no two reads of the tenant overlapped, whichever stream's
+    reads = []
+    for name in ("siem", "crm"):
+        view = deployment.stream(name)
+        for run in view.runs():
+            if run["dag_run_id"] in runs_before[name]:
+                continue
+            for ti in view.task_instances(run["dag_run_id"]):
+                if ti["task_id"] in (FETCH_TASK, PREFETCH_TASK) and ti["start_date"] and ti["end_date"]:
+                    assert ti["pool"] == read_pool("auth0_default")
+                    reads.append((_at(ti["start_date"]), _at(ti["end_date"]), name))
+    reads.sort()
+    assert len({name for _, _, name in reads}) == 2 and len(reads) >= 10
+    for (_, end, _), (start, _, _) in itertools.pairwise(reads):
+        assert start >= end - timedelta(milliseconds=50), "two reads of the tenant ran at once"
+    print(f"two streams, 3,000 events each: caught up in {took:.0f} s, {len(reads)} reads, 0 429s")
+
+
+def test_a_replay_of_one_stream_resends_its_window_and_leaves_every_watermark(deployment):
+    standin = deployment.stack.standin
+    events = {e.log_id: e for e in standin.events}
+    window = sorted(deployment.delivered("audit"))
+    dates = sorted(events[log_id].date for log_id in window)
+    before = {name: deployment.stream(name).watermark() for name in NAMES}
+    sent = {name: len(deployment.receivers[name].requests) for name in NAMES}
+    audit = deployment.stream("audit")
+    conf = {"replay_from": dates[0], "replay_to": (_at(dates[-1]) + timedelta(seconds=1)).isoformat()}
+    assert audit.wait(audit.trigger(conf), 300) == "success"
+    resent = deployment.receivers["audit"].deliveries[sent["audit"] :]
+    assert {log_id for d in resent for log_id in _log_ids(d)} == set(window)
+    assert {name: deployment.stream(name).watermark() for name in NAMES} == before
+    assert {name: len(deployment.receivers[name].requests) for name in ("siem", "crm")} == {
+        name: sent[name] for name in ("siem", "crm")
+    }
+
+
+def _log_ids(delivery) -> list[str]:
+    body = delivery.json()
+    items = body if isinstance(body, list) else [body]
+    return [item["log_id"] for item in items]
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def test_the_status_page_lists_every_stream_and_shows_each_one_on_its_own_page(deployment):
+    stack = deployment.stack
+    base = f"{stack.api.base_url}{STATUS_URL_PREFIX}"
+    with browser_page(stack.api.base_url, "admin", local_airflow.admin_password(stack.home)) as page:
+        page.goto(f"{base}/")  # with streams, the page is the list of streams
+        rows = page.get_by_test_id("stream")
+        expect(rows).to_have_count(3, timeout=30_000)
+        text = page.locator("table").inner_text()
+        for name in NAMES:
+            assert f"stream '{name}'" in text and f"'{name}_webhook'" in text
+        expect(page.get_by_test_id("stream-state")).to_have_text(["flowing"] * 3, timeout=30_000)
+        page.get_by_role("link", name="stream 'crm'").click()
+        expect(page.locator("h1")).to_have_text("Auth0 webhook stream crm", timeout=30_000)
+        expect(page.get_by_test_id("state")).to_have_text("flowing")
+    crm = stack.api.session.get(f"{base}/streams/auth0_webhooks__crm/api/status", timeout=30).json()
+    assert crm["watermark"]["log_id"] == deployment.stream("crm").watermark()
+    assert stack.api.session.get(f"{base}/streams/auth0_webhooks__nope/api/status", timeout=30).status_code == 404
+    redeliver = stack.api.session.post(
+        f"{base}/streams/auth0_webhooks__crm/api/redeliver", json={"log_ids": ["not-parked"]}, timeout=30
+    )
+    assert redeliver.status_code == 400 and "not-parked" in redeliver.text  # checked against crm's own store
+
+
+def test_a_missing_read_pool_is_named_on_the_status_page_with_the_command_that_creates_it(deployment):
+    """Airflow leaves a task whose pool does not exist scheduled, silently: the page says so."""
+    stack = deployment.stack
+    pool = read_pool("auth0_default")
+    stack.api.call("DELETE", f"/pools/{pool}")
+    try:
+        lines = stack.api.session.get(f"{stack.api.base_url}{STATUS_URL_PREFIX}/streams/api/streams", timeout=30).json()
+        assert {line["dag_id"] for line in lines} == {StreamNames.for_stream(name).dag_id for name in NAMES}
+        for line in lines:
+            assert f"The read pool '{pool}' does not exist" in line["problem"]
+            assert f"airflow pools set {pool} 1" in line["problem"]
+    finally:
+        stack.api.call("POST", "/pools", json={"name": pool, "slots": 1})
