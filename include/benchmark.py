@@ -21,7 +21,10 @@ and a signature-checking receiver on 127.0.0.1, and measures:
 - draining a backlog of 100,000 events while the stand-in limits reads as Auth0 does for Professional
   tenants (burst 10, 100 requests a minute; BATCH_SIZE=100) and for Enterprise ones (burst 50, 960 a
   minute; BATCH_SIZE 1000 and 100): the time against the minimum the limit allows, the Auth0 requests
-  per 1,000 events, and each run's events and duration.
+  per 1,000 events, and each run's events and duration;
+- two streams (a streams file, two DAGs, two receivers) each draining the same backlog of 50,000
+  events at once under the Professional limit, reading the tenant in turns in one pool slot: the time
+  for both against the minimum for both (1,000 requests, 10 minutes), and the 429s.
 
 Each throughput figure is the median of ``--repeats`` runs. Each scenario starts its own Airflow in a fresh
 home, and its figures go to docs/benchmarks.json as soon as it is done: one that fails leaves the others,
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import copy
+import itertools
 import json
 import os
 import platform
@@ -62,7 +66,17 @@ import parse_timing
 from auth0_provider import signing
 from auth0_provider.hooks.auth0 import Auth0Hook
 from auth0_provider.hooks.token_cache import MemoryTokenCache
-from auth0_provider.names import DAG_ID, DELIVER_TASK, FETCH_TASK, PREFETCH_TASK, WATERMARK_VARIABLE
+from auth0_provider.names import (
+    AUTH0_CONN_ID,
+    DAG_ID,
+    DELIVER_TASK,
+    FETCH_TASK,
+    PREFETCH_TASK,
+    WATERMARK_VARIABLE,
+    StreamNames,
+    read_pool,
+)
+from auth0_provider.streams import DEFAULT_FILE_NAME, dag_files, read_entries
 from auth0_standin import MAX_TAKE, Auth0StandIn, RateLimit, load_fixture_lines
 from auth0_webhooks_plugin import PRELOADED_MODULES
 from webhook_receiver import WebhookReceiver
@@ -135,10 +149,16 @@ DRAINS = {
     "drain-enterprise-1000": DrainPlan("enterprise 1000", ENTERPRISE, 1000),
     "drain-enterprise-100": DrainPlan("enterprise 100", ENTERPRISE, 100),
 }
+STREAMS_DRAIN = "drain-pro-2streams"
+STREAMS_RATIO_TARGET = 1.3
+STREAM_NAMES = ("a", "b")  # each delivers every event of the backlog to a receiver of its own
 # In the order a full run measures them; --only takes these names, or an alias.
-SCENARIOS = ("throughput", "cap", "scaling", "big", "big-batched", *DRAINS)
+SCENARIOS = ("throughput", "cap", "scaling", "big", "big-batched", *DRAINS, STREAMS_DRAIN)
 BIG_BATCH = 10  # "big-batched": the same 1 MB events, ten to a delivery
-ALIASES = {"drain-enterprise": ("drain-enterprise-1000", "drain-enterprise-100"), "drains": tuple(DRAINS)}
+ALIASES = {
+    "drain-enterprise": ("drain-enterprise-1000", "drain-enterprise-100"),
+    "drains": (*DRAINS, STREAMS_DRAIN),
+}
 
 
 @dataclass
@@ -174,6 +194,7 @@ class Results:
     settings: dict[str, dict[str, str]] = field(default_factory=dict)  # scenario -> AUTH0_WEBHOOKS_* it added
     measured: dict[str, str] = field(default_factory=dict)  # scenario -> when it last succeeded (UTC, minutes)
     errors: dict[str, str] = field(default_factory=dict)  # scenario -> why its last measurement failed
+    stream_drain: dict[str, Any] = field(default_factory=dict)  # STREAMS_DRAIN's figures (drain_streams)
 
     @classmethod
     def load(cls, path: Path = SAVED) -> Results:
@@ -230,10 +251,26 @@ def add_big_events(tenant: Auth0StandIn, count: int, size: int = BIG_EVENT_BYTES
 class Airflow:
     """``airflow standalone`` with the product DAG and the floor DAG, restarted per configuration."""
 
-    def __init__(self, home: Path, tenant: Auth0StandIn, receiver: WebhookReceiver) -> None:
+    def __init__(
+        self,
+        home: Path,
+        tenant: Auth0StandIn,
+        receiver: WebhookReceiver,
+        streams: str | None = None,
+        connections: dict[str, str] | None = None,
+    ) -> None:
+        """``streams``: a streams file to deploy (the single DAG then steps aside); ``connections``: more
+        connections by id, as AIRFLOW_CONN_* values."""
         self.home, self.tenant, self.receiver = home, tenant, receiver
         self.dags = home / "dags"
         self.dags.mkdir(parents=True, exist_ok=True)
+        self.connections = connections or {}
+        self.dag_ids: tuple[str, ...] = (DAG, FLOOR_DAG)
+        if streams is not None:
+            (self.dags / DEFAULT_FILE_NAME).write_text(streams)
+            dag_files(self.dags / DEFAULT_FILE_NAME, self.dags)
+            names = read_entries(self.dags / DEFAULT_FILE_NAME)
+            self.dag_ids = (*(StreamNames.for_stream(name).dag_id for name in names), FLOOR_DAG)
         for source in (
             local_airflow.REPO / "dags" / "auth0_webhooks.py",
             Path(__file__).with_name("bench_floor_dag.py"),
@@ -256,6 +293,7 @@ class Airflow:
             "AUTH0_WEBHOOKS_DELIVERY_RETRIES": "0",
             "AUTH0_WEBHOOKS_CONCURRENT_CALLS": str(CONCURRENCY),
             **{f"AUTH0_WEBHOOKS_{k.upper()}": v for k, v in settings.items()},
+            **{f"AIRFLOW_CONN_{conn_id.upper()}": uri for conn_id, uri in self.connections.items()},
         }
         env = local_airflow.airflow_env(self.home, self.port, extra)
         with open(self.home / "standalone.log", "a") as log:
@@ -264,7 +302,7 @@ class Airflow:
                 base = f"http://127.0.0.1:{self.port}"
                 local_airflow.wait_for(f"{base}/api/v2/monitor/health", 300, self.processes)
                 self.api = local_airflow.AirflowApi(base, local_airflow.admin_password(self.home))
-                for dag_id in (DAG, FLOOR_DAG):
+                for dag_id in self.dag_ids:
                     self.api.wait_for_dag(dag_id, 180)
                     self.api.set_paused(dag_id, False)
                 yield self.api
@@ -282,16 +320,16 @@ class Airflow:
         scenario's events and triggering its run would take them first (a run of 1,024 deliveries lasts
         longer than 5 minutes, so its next tick is close when it ends)."""
         for _ in range(3):  # a tick waited out ends idle and more than 4 minutes from the next one
-            for dag_id in (DAG, FLOOR_DAG):
+            for dag_id in self.dag_ids:
                 for state in ("queued", "running"):
                     for run in self.api.call("GET", f"/dags/{dag_id}/dagRuns?state={state}")["dag_runs"]:
                         self.api.wait_for_run(dag_id, run["dag_run_id"], 1800)
-            due = self.api.call("GET", f"/dags/{DAG}")["next_dagrun_run_after"]
+            due = self.api.call("GET", f"/dags/{self.dag_ids[0]}")["next_dagrun_run_after"]
             wait = (pendulum.parse(due) - pendulum.now("UTC")).total_seconds() if due else float("inf")
             if wait > clear_of_tick:
                 return
             time.sleep(max(wait, 0) + 15)  # the scheduler creates the tick's run, then it is waited for above
-        raise RuntimeError(f"{DAG} never had {clear_of_tick:.0f} s clear of a scheduled run")
+        raise RuntimeError(f"{self.dag_ids[0]} never had {clear_of_tick:.0f} s clear of a scheduled run")
 
     def idle_parse_seconds(self) -> float:
         """The dag-processor's ``last_parse_duration`` for a parse made while no run is going.
@@ -607,6 +645,91 @@ def drain(
         }, rows
 
 
+def drain_streams(home: Path, count: int, limit: ReadLimit = PROFESSIONAL) -> dict[str, Any]:
+    """Two streams, each with its own receiver, catching up on the same backlog of ``count`` events at once
+    under ``limit``, reading the tenant in turns in its one-slot read pool: the time until both have
+    delivered and committed it all, each stream's own time, the Auth0 requests and the 429s."""
+    secret = signing.generate_signing_secret()
+    streams = "streams:\n" + "".join(
+        f"  {name}:\n    webhook_conn_id: stream_{name}\n    batch_size: 100\n    log_types: sapi\n"
+        for name in STREAM_NAMES
+    )
+    with (
+        Auth0StandIn(rate_limit=limit.bucket()) as tenant,
+        WebhookReceiver(secret=secret) as first,
+        WebhookReceiver(secret=secret) as second,
+    ):
+        receivers = dict(zip(STREAM_NAMES, (first, second), strict=True))
+        connections = {f"stream_{name}": receiver.connection_uri() for name, receiver in receivers.items()}
+        airflow = Airflow(home, tenant, first, streams=streams, connections=connections)
+        names = {name: StreamNames.for_stream(name) for name in STREAM_NAMES}
+        with airflow.running():
+            airflow.api.call("POST", "/pools", json={"name": read_pool(AUTH0_CONN_ID), "slots": 1})
+            airflow.idle()
+            if (to_tick := 300 - time.time() % 300) < 150:  # let the 5-minute tick pass before the backlog exists
+                time.sleep(to_tick + 5)
+                airflow.idle()
+            before = {name: {r["dag_run_id"] for r in dag_runs(airflow.api, n.dag_id)} for name, n in names.items()}
+            ids = add_events(tenant, count)
+            tenant.requests.clear()
+            tenant.rate_limited = 0
+            for receiver in receivers.values():
+                receiver.reset()
+            started, start = time.time(), time.monotonic()
+            for n in names.values():
+                airflow.trigger(n.dag_id)
+            done: dict[str, float] = {}
+
+            def both_done() -> bool:
+                for name, n in names.items():
+                    if name not in done and airflow.api.watermark(n.watermark_variable) == ids[-1]:
+                        done[name] = time.monotonic() - start
+                return len(done) == len(names)
+
+            local_airflow.wait_until(both_done, 3600, f"two streams draining {count} events each", every=2)
+            elapsed = max(done.values())
+            airflow.idle()
+            runs = {
+                name: [r for r in dag_runs(airflow.api, n.dag_id) if r["dag_run_id"] not in before[name]]
+                for name, n in names.items()
+            }
+            if any(pendulum.parse(r["queued_at"]).timestamp() < started for rs in runs.values() for r in rs):
+                raise RuntimeError(
+                    f"a scheduled run started on the backlog before the trigger: measure again with "
+                    f"`include/benchmark.py --only {STREAMS_DRAIN}`"
+                )
+            reads = sorted(
+                (pendulum.parse(ti["start_date"]).timestamp(), pendulum.parse(ti["end_date"]).timestamp())
+                for name, n in names.items()
+                for run in runs[name]
+                for task_id in (FETCH_TASK, PREFETCH_TASK)
+                for ti in task_instances(airflow.api, run["dag_run_id"], task_id, dag_id=n.dag_id)["task_instances"]
+                if ti["start_date"] and ti["end_date"]
+            )
+        overlapping = sum(1 for (_, end), (begin, _) in itertools.pairwise(reads) if begin < end - 0.05)
+        return {
+            "events_per_stream": count,
+            "streams": len(names),
+            "seconds": elapsed,
+            "stream_seconds": {name: round(seconds, 1) for name, seconds in done.items()},
+            "minimum_seconds": limit.minimum_seconds(count) * len(names),
+            "burst": limit.burst,
+            "per_minute": limit.per_minute,
+            "delivered": {name: len(set(r.delivered_log_ids())) for name, r in receivers.items()},
+            "auth0_requests": sum(tenant.requests.values()),
+            "rate_limited": tenant.rate_limited,
+            "runs": {name: len(rs) for name, rs in runs.items()},
+            "reads": len(reads),
+            "overlapping_reads": overlapping,
+        }
+
+
+def measure_stream_drain(results: Results, args: argparse.Namespace, home: Path) -> None:
+    figures = drain_streams(home, args.stream_drain_events)
+    print(f"{STREAMS_DRAIN}: {figures}", flush=True)
+    results.stream_drain = figures
+
+
 def dag_runs(api: local_airflow.AirflowApi, dag_id: str) -> list[dict]:
     """Every run of ``dag_id``, oldest first: the API answers at most 100 a request ([api] maximum_page_limit)."""
     runs: list[dict] = []
@@ -618,10 +741,12 @@ def dag_runs(api: local_airflow.AirflowApi, dag_id: str) -> list[dict]:
     return runs
 
 
-def task_instances(api: local_airflow.AirflowApi, run_id: str, task_id: str, limit: int = 100) -> dict:
+def task_instances(
+    api: local_airflow.AirflowApi, run_id: str, task_id: str, limit: int = 100, dag_id: str = DAG
+) -> dict:
     """The instances of one task in one run of the DAG (up to ``limit``), and ``total_entries``."""
     return api.call(
-        "GET", f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances?task_id={task_id}&limit={limit}"
+        "GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?task_id={task_id}&limit={limit}"
     )
 
 
@@ -784,6 +909,7 @@ MEASURES: dict[str, Callable[[Results, argparse.Namespace, Path], None]] = {
     "big": measure_big,
     "big-batched": lambda results, args, home: measure_big(results, args, home, BIG_BATCH),
     **{name: measure_drain(name) for name in DRAINS},
+    STREAMS_DRAIN: measure_stream_drain,
 }
 
 
@@ -927,6 +1053,7 @@ def write_report(results: Results) -> None:
         *_big_section(results),
         *_parse_section(results),
         *_professional_section(results),
+        *_streams_section(results),
         *_enterprise_section(results),
         *_tokens_section(results),
     ]
@@ -1037,6 +1164,14 @@ def _targets_section(results: Results) -> list[str]:
             f"{per_1000:.1f}",
             f"at most {REQUESTS_PER_1000_TARGET}, and no more than {before_requests} before",
             round(per_1000, 1) <= min(REQUESTS_PER_1000_TARGET, before_requests),
+        )
+    if s := results.stream_drain:
+        ratio = s["seconds"] / s["minimum_seconds"]
+        add(
+            f"Two streams, {s['events_per_stream']:,.0f} events each, Professional: time for both against the minimum",
+            f"{ratio:.2f} x, {s['rate_limited']} answered 429",
+            f"at most {STREAMS_RATIO_TARGET} x, 0 429s",
+            ratio <= STREAMS_RATIO_TARGET and s["rate_limited"] == 0,
         )
     if best := _best_enterprise(results):
         label, ratio = best
@@ -1423,6 +1558,42 @@ def _professional_section(results: Results) -> list[str]:
     ]
 
 
+def _streams_section(results: Results) -> list[str]:
+    title = ["## Two streams catching up at once under Professional read limits", ""]
+    s = results.stream_drain
+    if not s:
+        return [*title, *_not_measured(results, STREAMS_DRAIN)]
+    ratio = s["seconds"] / s["minimum_seconds"]
+    each = ", ".join(f"{name}: {seconds / 60:.1f} min" for name, seconds in sorted(s["stream_seconds"].items()))
+    delivered = ", ".join(f"{name}: {count:,}" for name, count in sorted(s["delivered"].items()))
+    runs = ", ".join(f"{name}: {count}" for name, count in sorted(s["runs"].items()))
+    return [
+        *title,
+        f"A streams file with {s['streams']} streams, each its own DAG and receiver, both taking every event "
+        f"(`sapi`, BATCH_SIZE=100), catch up on the same backlog of {s['events_per_stream']:,.0f} events: each "
+        f"reads it all, {s['events_per_stream'] / MAX_TAKE:,.0f} pages. The stand-in limited reads to a burst of "
+        f"{s['burst']} and {s['per_minute']:.0f} requests a minute for both together; the streams read the tenant "
+        "in turns in the one-slot pool `auth0_reads__auth0_default`. One run of each DAG triggered; follow-up "
+        "runs started themselves.",
+        "",
+        "| Measure | Value | Target |",
+        "|---|---|---|",
+        f"| Time until both delivered and committed everything | {s['seconds'] / 60:.1f} min "
+        f"| at most {STREAMS_RATIO_TARGET} x the minimum |",
+        f"| Each stream's time | {each} | - |",
+        f"| Minimum the rate limit allows for both | {s['minimum_seconds'] / 60:.1f} min | - |",
+        f"| Ratio | {ratio:.2f} x | <= {STREAMS_RATIO_TARGET} x: {verdict(ratio <= STREAMS_RATIO_TARGET)} |",
+        f"| Requests answered 429 | {s['rate_limited']} | 0: {verdict(s['rate_limited'] == 0)} |",
+        f"| Auth0 requests | {s['auth0_requests']:,} | - |",
+        f"| Events delivered, distinct | {delivered} | all |",
+        f"| Runs | {runs} | - |",
+        f"| Reads of the tenant (fetch and read-ahead), overlapping another | {s['reads']}, "
+        f"{s['overlapping_reads']} | 0 overlapping |",
+        "",
+        *_caveats(results, STREAMS_DRAIN),
+    ]
+
+
 def _run_medians(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The per-run figures of a drain, as table rows: the median run's events and duration."""
     if not rows:
@@ -1698,6 +1869,9 @@ def main() -> int:
     parser.add_argument("--big-events", type=int, default=100, help="events of 1 MB in each run")
     parser.add_argument("--big-repeats", type=int, default=3)
     parser.add_argument("--drain-events", type=int, default=100_000, help="the backlog of each drain")
+    parser.add_argument(
+        "--stream-drain-events", type=int, default=50_000, help=f"the backlog each stream drains in {STREAMS_DRAIN}"
+    )
     parser.add_argument(
         "--only",
         action="append",

@@ -266,15 +266,20 @@ def airflow_stack(
     webhook_uri: str | None = None,
     production: bool = False,
     dags: tuple[str, ...] = (DAG,),
+    postgres: bool = False,
 ) -> Iterator[Stack]:
     """Airflow with these environment settings, its DAGs registered (paused) and both connections made.
 
-    ``production``: on PostgreSQL with CeleryExecutor, a Redis broker and two workers. ``dags``: the DAGs
-    to wait for, when ``AIRFLOW__CORE__DAGS_FOLDER`` in ``settings`` points at another folder.
+    ``production``: on PostgreSQL with CeleryExecutor, a Redis broker and two workers. ``postgres``: on
+    PostgreSQL with LocalExecutor, for a stack whose many DAGs would keep SQLite's one write lock busy.
+    ``dags``: the DAGs to wait for, when ``AIRFLOW__CORE__DAGS_FOLDER`` in ``settings`` points at another
+    folder.
     """
     with ExitStack() as running:
         if production:
             settings = {**settings, **running.enter_context(production_topology())}
+        elif postgres:
+            settings = {**settings, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": running.enter_context(services.postgres())}
         port = local_airflow.free_port()
         env = local_airflow.airflow_env(home, port, settings)
         local_airflow.migrate(env)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, CronTriggerTimetable, Param, TriggerRule
@@ -47,6 +48,22 @@ def stream_tags(names: StreamNames) -> list[str]:
     return TAGS if names.name is None else [*TAGS, STREAM_TAG_PREFIX + names.name]
 
 
+def _dag(dag_id: str, names: StreamNames, description: str, doc_md: str | None, schedule: Any, **more: Any) -> DAG:
+    """What both DAGs of a stream share: every 5 minutes from START, one run at a time, no catchup."""
+    return DAG(
+        dag_id=dag_id,
+        description=description,
+        schedule=schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=dict(DEFAULT_ARGS),
+        tags=stream_tags(names),
+        doc_md=doc_md,
+        **more,
+    )
+
+
 def delivery_dag(names: StreamNames, settings: Settings, *, description: str, doc_md: str | None) -> DAG:
     """fetch_logs -> deliver (mapped) -> commit_watermark -> drain_backlog, and prefetch_next beside them."""
     # the single DAG's tasks keep their arguments as they were (tests/dags/golden); a stream's pass its names
@@ -57,18 +74,14 @@ def delivery_dag(names: StreamNames, settings: Settings, *, description: str, do
     )
     reads = {} if names == LEGACY else {"pool": names.read_pool}
     stream = {} if names == LEGACY else {"stream": names.stream}
-    with DAG(
-        dag_id=names.dag_id,
-        description=description,
-        schedule=CronDataIntervalTimetable(EVERY_5_MINUTES, timezone="UTC"),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
+    with _dag(
+        names.dag_id,
+        names,
+        description,
+        doc_md,
+        CronDataIntervalTimetable(EVERY_5_MINUTES, timezone="UTC"),
         # no dagrun_timeout: a run is bounded by its tasks' own bounds (README, "How long a run can take"),
         # and a timeout would cut off a run that still makes progress, every time
-        default_args=dict(DEFAULT_ARGS),
-        tags=stream_tags(names),
-        doc_md=doc_md,
         params={
             **{
                 name: Param(None, type=["null", "string"], format="date-time", description=text)
@@ -149,18 +162,14 @@ def alerts_dag(names: StreamNames, settings: Settings, *, description: str, doc_
     """check_stream every 5 minutes, when the stream has an alert connection; else no DAG."""
     if settings.alert_conn_id is None:
         return None
-    with DAG(
-        dag_id=names.alerts_dag_id,
-        description=description,
-        schedule=CronTriggerTimetable(EVERY_5_MINUTES, timezone="UTC"),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
+    with _dag(
+        names.alerts_dag_id,
+        names,
+        description,
+        doc_md,
+        CronTriggerTimetable(EVERY_5_MINUTES, timezone="UTC"),
         is_paused_upon_creation=False,  # an alert that waits for someone to unpause it is no alert
         dagrun_timeout=timedelta(minutes=4),
-        default_args=dict(DEFAULT_ARGS),
-        tags=stream_tags(names),
-        doc_md=doc_md,
     ) as dag:
         Auth0StreamAlertOperator(
             task_id=ALERTS_TASK,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from html import escape
 
 from auth0_provider.health import Signals
 from auth0_provider.records import PARKED, Auth0Usage, CommitRecord, DeadLetter, Failure, Reading
@@ -59,3 +60,23 @@ def test_event_content_and_receiver_answers_are_escaped_on_the_page_and_bodies_a
 def test_durations_read_as_a_person_would_say_them():
     assert [duration(timedelta(seconds=s)) for s in (59, 600, 10800, 259200)] == ["59 s", "10 min", "3.0 h", "3.0 days"]
     assert duration(None) == "unknown"
+
+
+def test_the_list_of_streams_links_each_to_its_page_shows_its_state_and_puts_a_stopping_problem_first():
+    from auth0_provider.status_view import StreamLine, render_index
+
+    flowing = StreamView.of(Signals(NOW, MARK, None, Reading(NOW, MARK, MARK, False)), [], [], [])
+    lines = [
+        StreamLine(
+            "stream 'crm'", "auth0_webhooks__crm", "streams/auth0_webhooks__crm/", "to <b>crm</b>", flowing, None
+        ),
+        StreamLine("stream 'siem'", "auth0_webhooks__siem", "streams/auth0_webhooks__siem/", "", flowing, "no pool"),
+    ]
+    page = render_index(lines, NOW)
+    assert page.count("data-testid='stream'") == 2
+    assert "<a href='streams/auth0_webhooks__crm/'>stream &#x27;crm&#x27;</a>" in page
+    assert "to &lt;b&gt;crm&lt;/b&gt;" in page  # a description is text, escaped
+    assert f"<span class='state {flowing.status.state}'" in page
+    assert "<td data-testid='stream-problem'>no pool</td>" in page
+    assert f"<td data-testid='stream-problem'>{escape(flowing.status.reason)}</td>" in page
+    assert "No stream" in render_index([], NOW)
