@@ -29,7 +29,6 @@ from auth0_provider.names import (
     STREAM_TAG_PREFIX,
     StreamNames,
 )
-from auth0_provider.operators.alerts import Auth0StreamAlertOperator
 from auth0_provider.operators.audit_log import Auth0AuditLogOperator
 from auth0_provider.operators.drain import Auth0DrainBacklogOperator
 from auth0_provider.operators.prefetch import Auth0PrefetchOperator
@@ -162,6 +161,9 @@ def alerts_dag(names: StreamNames, settings: Settings, *, description: str, doc_
     """check_stream every 5 minutes, when the stream has an alert connection; else no DAG."""
     if settings.alert_conn_id is None:
         return None
+    # here, not at the top: the delivery DAG's file, parsed for every task, does not need it
+    from auth0_provider.operators.alerts import Auth0StreamAlertOperator
+
     with _dag(
         names.alerts_dag_id,
         names,

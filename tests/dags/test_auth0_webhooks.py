@@ -86,9 +86,23 @@ def test_invalid_setting_fails_the_import_naming_it(monkeypatch, name, value, al
         assert allowed in error
 
 
-def test_dag_file_is_cheap_to_parse():
-    """Airflow re-parses the file for every task: time a cold parse in a fresh interpreter."""
-    assert median_parse_seconds("airflow.sdk") < 0.5
+HTTP_DAG = """
+from airflow.providers.http.operators.http import HttpOperator
+from airflow.sdk import DAG
+
+with DAG("an_http_dag", schedule=None):
+    HttpOperator(task_id="post", http_conn_id="http_default", endpoint="/")
+"""
+
+
+def test_dag_file_parses_cold_about_as_fast_as_the_simplest_http_operator_dag(tmp_path):
+    """Airflow re-parses the file for every task: a cold parse in a fresh interpreter costs what any DAG with
+    an HttpOperator costs (most of it importing the HTTP provider: 0.5 to 0.7 s on the 2-core machine, which
+    varies by day), plus our modules. Measured against that DAG on the same machine, not a fixed figure."""
+    (tmp_path / "an_http_dag.py").write_text(HTTP_DAG)
+    floor = median_parse_seconds("airflow.sdk", dags=tmp_path)
+    ours = median_parse_seconds("airflow.sdk")
+    assert ours < floor + 0.15, f"ours {ours:.3f} s, the simplest HttpOperator DAG {floor:.3f} s"
 
 
 def test_our_code_adds_little_to_the_parse():
