@@ -251,7 +251,7 @@ def create_app() -> FastAPI:
             StreamLine(
                 names.label,
                 names.dag_id,
-                "./" if names == LEGACY else f"streams/{names.dag_id}/",
+                f"{names.dag_id}/",  # relative to the list, /streams/: the single DAG's page is there too
                 description,
                 StreamReader(session, now, names).view(),
                 _pool_problem(missing[names.dag_id]) if names.dag_id in missing else None,

@@ -34,6 +34,7 @@ from tests.airflow_stack import Stack, airflow_stack, create_connection
 from tests.browser import browser_page
 from tests.conftest import REPO
 from tests.faults.promise import Promise
+from tests.statsd_listener import StatsdListener, metric_name
 from tests.support import api_event, fixture_event
 from webhook_receiver import WebhookReceiver
 
@@ -57,6 +58,8 @@ streams:
     log_types: [sapi]
     api_endpoints: [connections]
     payload: log_stream
+    delivery_retries: 0
+    dead_letter_after: 20s
   broken:
     webhook_conn_id: broken_webhook
     batch_size: lots
@@ -69,6 +72,7 @@ PROFESSIONAL = RateLimit(burst=10, per_minute=100)
 class Deployment:
     stack: Stack
     receivers: dict[str, WebhookReceiver]  # by stream name
+    statsd: StatsdListener
     started: list[WebhookReceiver]  # by the tests, stopped with the stack
 
     def stream(self, name: str) -> Stack:
@@ -114,31 +118,35 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         "AUTH0_WEBHOOKS_STREAMS_FILE": "",
         # three DAGs' task processes at once on two cores starve the api-server: a few at a time
         "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
     }
     dag_ids = tuple(StreamNames.for_stream(name).dag_id for name in NAMES)
-    with (
-        Auth0StandIn(rate_limit=PROFESSIONAL) as standin,
-        WebhookReceiver(secret=secret) as siem,
-        WebhookReceiver(secret=secret) as crm,
-        WebhookReceiver(secret=secret) as audit,
-        # on PostgreSQL: three DAGs draining at once kept SQLite's write lock long enough (30 s) to fail a trigger
-        airflow_stack(home, standin, siem, settings, dags=dag_ids, postgres=True) as stack,
-    ):
-        receivers = {"siem": siem, "crm": crm, "audit": audit}
-        for name, receiver in receivers.items():
-            create_connection(stack.api, f"{name}_webhook", receiver.connection_uri())
-        stack.api.call("POST", "/pools", json={"name": read_pool("auth0_default"), "slots": 1})
-        deployment = Deployment(stack, receivers, [])
-        for name in NAMES:
-            deployment.stream(name).unpause()
-        for name in NAMES:  # the runs the scheduler starts for the latest interval, on an empty tenant
-            first_run = deployment.stream(name).runs
-            local_airflow.wait_until(lambda runs=first_run: bool(runs()), 60, f"{name}'s first run", every=1)
-        try:
-            yield deployment
-        finally:
-            for receiver in deployment.started:
-                receiver.stop()
+    with StatsdListener() as statsd:
+        settings["AIRFLOW__METRICS__STATSD_PORT"] = str(statsd.port)
+        with (
+            Auth0StandIn(rate_limit=PROFESSIONAL) as standin,
+            WebhookReceiver(secret=secret) as siem,
+            WebhookReceiver(secret=secret) as crm,
+            WebhookReceiver(secret=secret) as audit,
+            # PostgreSQL: three DAGs draining at once held SQLite's write lock long enough (30 s) to fail a trigger
+            airflow_stack(home, standin, siem, settings, dags=dag_ids, postgres=True) as stack,
+        ):
+            receivers = {"siem": siem, "crm": crm, "audit": audit}
+            for name, receiver in receivers.items():
+                create_connection(stack.api, f"{name}_webhook", receiver.connection_uri())
+            stack.api.call("POST", "/pools", json={"name": read_pool("auth0_default"), "slots": 1})
+            deployment = Deployment(stack, receivers, statsd, [])
+            for name in NAMES:
+                deployment.stream(name).unpause()
+            for name in NAMES:  # the runs the scheduler starts for the latest interval, on an empty tenant
+                first_run = deployment.stream(name).runs
+                local_airflow.wait_until(lambda runs=first_run: bool(runs()), 60, f"{name}'s first run", every=1)
+            try:
+                yield deployment
+            finally:
+                for receiver in deployment.started:
+                    receiver.stop()
 
 
 def test_the_bad_stream_fails_its_own_dag_alone_and_the_single_dag_steps_aside(deployment):
@@ -273,6 +281,42 @@ def _log_ids(delivery) -> list[str]:
 
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def test_a_poison_event_is_parked_in_its_streams_own_store_and_redelivered_from_that_streams_page(deployment):
+    stack, standin, receiver = deployment.stack, deployment.stack.standin, deployment.receivers["audit"]
+    audit = deployment.stream("audit")
+    base = f"{stack.api.base_url}{STATUS_URL_PREFIX}/streams"
+    poison, other = connection_change(standin, 90), connection_change(standin, 91)
+    receiver.refuse_log_ids[poison] = 422
+    receiver.hang[other] = 2.0  # accepted after the refusal: the receiver takes other events meanwhile
+    assert audit.wait(audit.trigger(), 300) == "failed"
+    refused_at = min(r.received_at for r in receiver.requests if r.status == 422)
+    time.sleep(max(0.0, refused_at + 21 - time.time()))  # dead_letter_after: 20s
+    assert audit.wait(audit.trigger(), 300) == "success"  # parked, and the watermark passes it
+    assert audit.watermark() == other
+
+    def dead_letters(dag_id: str) -> list[str]:
+        status = stack.api.session.get(f"{base}/{dag_id}/api/status", timeout=30).json()
+        return [letter["log_id"] for letter in status["dead_letters"]]
+
+    assert dead_letters(audit.dag) == [poison]
+    assert dead_letters("auth0_webhooks__crm") == [] and dead_letters("auth0_webhooks__siem") == []
+    del receiver.refuse_log_ids[poison]
+    answer = stack.api.session.post(f"{base}/{audit.dag}/api/redeliver", json={"log_ids": [poison]}, timeout=30)
+    assert answer.ok, answer.text
+    assert audit.wait(answer.json()["dag_run_id"], 300) == "success"
+    assert poison in receiver.delivered_log_ids() and dead_letters(audit.dag) == []
+    assert audit.watermark() == other  # a redelivery leaves the watermark alone
+
+
+def test_each_streams_metrics_carry_its_name(deployment):
+    statsd = deployment.statsd
+    for name in NAMES:
+        assert statsd.wait_for(f"airflow.auth0_webhooks.events_delivered.{name}", timeout=30), name
+        assert statsd.wait_for(f"airflow.auth0_webhooks.lag_seconds.{name}", timeout=30), name
+    assert statsd.wait_for("airflow.auth0_webhooks.events_parked.audit", timeout=30)
+    assert "airflow.auth0_webhooks.events_parked.crm" not in {metric_name(line) for line in statsd.lines}
 
 
 def test_the_status_page_lists_every_stream_and_shows_each_one_on_its_own_page(deployment):

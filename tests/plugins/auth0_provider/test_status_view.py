@@ -67,14 +67,12 @@ def test_the_list_of_streams_links_each_to_its_page_shows_its_state_and_puts_a_s
 
     flowing = StreamView.of(Signals(NOW, MARK, None, Reading(NOW, MARK, MARK, False)), [], [], [])
     lines = [
-        StreamLine(
-            "stream 'crm'", "auth0_webhooks__crm", "streams/auth0_webhooks__crm/", "to <b>crm</b>", flowing, None
-        ),
-        StreamLine("stream 'siem'", "auth0_webhooks__siem", "streams/auth0_webhooks__siem/", "", flowing, "no pool"),
+        StreamLine("stream 'crm'", "auth0_webhooks__crm", "auth0_webhooks__crm/", "to <b>crm</b>", flowing, None),
+        StreamLine("stream 'siem'", "auth0_webhooks__siem", "auth0_webhooks__siem/", "", flowing, "no pool"),
     ]
     page = render_index(lines, NOW)
     assert page.count("data-testid='stream'") == 2
-    assert "<a href='streams/auth0_webhooks__crm/'>stream &#x27;crm&#x27;</a>" in page
+    assert "<a href='auth0_webhooks__crm/'>stream &#x27;crm&#x27;</a>" in page
     assert "to &lt;b&gt;crm&lt;/b&gt;" in page  # a description is text, escaped
     assert f"<span class='state {flowing.status.state}'" in page
     assert "<td data-testid='stream-problem'>no pool</td>" in page
