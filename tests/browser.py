@@ -117,7 +117,21 @@ def screenshot(page: Page, path: str | Path, full_page: bool = True) -> Path:
 
 
 def _started_since(before: set[int]) -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    """The processes Playwright started: this process's new children (its driver) and everything below them.
+
+    Not every new process below this one: a server the test started before (PostgreSQL, Airflow) forks new
+    ones all the time (a backend per connection, a task process per task), and killing one of those would
+    crash the server under the test (PostgreSQL goes into recovery when a backend is killed)."""
+    new = [p for p in psutil.Process().children() if p.pid not in before]
+    below = [child for p in new for child in _children(p)]
+    return [*new, *below]
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _reap(processes: list[psutil.Process], timeout: float = 10.0) -> None:
