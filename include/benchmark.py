@@ -1590,6 +1590,13 @@ def _streams_section(results: Results) -> list[str]:
         f"| Reads of the tenant (fetch and read-ahead), overlapping another | {s['reads']}, "
         f"{s['overlapping_reads']} | 0 overlapping |",
         "",
+        "Where the time above the minimum goes: the read pool holds one task at a time, and a run's "
+        "`fetch_logs` takes its slot even when it finds its events already read ahead by `prefetch_next` and "
+        "reads nothing from Auth0. With two streams the slot passes prefetch a, prefetch b, fetch a, fetch b "
+        "in turn, so every turn of about 100 requests carries two such fetches and four hand-overs in which "
+        "nobody reads, while the tenant's bucket is full after 6 s and refills no further. A larger "
+        "`max_events_per_run` makes the turns longer and that share smaller.",
+        "",
         *_caveats(results, STREAMS_DRAIN),
     ]
 
