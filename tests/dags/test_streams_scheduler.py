@@ -295,7 +295,13 @@ def test_a_poison_event_is_parked_in_its_streams_own_store_and_redelivered_from_
     poison, other = connection_change(standin, 90), connection_change(standin, 91)
     receiver.refuse_log_ids[poison] = 422
     receiver.hang[other] = 2.0  # accepted after the refusal: the receiver takes other events meanwhile
-    assert audit.wait(audit.trigger(), 300) == "failed"
+    first = audit.wait(audit.trigger(), 300)
+    if not any(r.status == 422 for r in receiver.requests):
+        # the run delivered what an earlier run had read ahead, from before these two were logged: the next
+        # run reads them
+        assert first == "success"
+        first = audit.wait(audit.trigger(), 300)
+    assert first == "failed"
     refused_at = min(r.received_at for r in receiver.requests if r.status == 422)
     time.sleep(max(0.0, refused_at + 21 - time.time()))  # dead_letter_after: 20s
     assert audit.wait(audit.trigger(), 300) == "success"  # parked, and the watermark passes it
