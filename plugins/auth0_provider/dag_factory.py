@@ -4,7 +4,9 @@
 calls ``stream_dag(__file__)``, which builds the stream of that name from the streams file
 (``auth0_provider.streams``). The tasks are the same; a stream's DAG differs in its names (``StreamNames``),
 its tags and description, and in reading Auth0 in the tenant's read pool: one slot per Auth0 connection,
-so that the streams of a tenant read it one at a time and together stay under its rate limit.
+so that the streams of a tenant read it one at a time and together stay under its rate limit. There a
+``read_logs`` task reads for ``fetch_logs``, so that the slot is held only while Auth0 is read, not while
+the events are filtered and planned, nor by a run that takes the logs read ahead for it.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from auth0_provider.names import (
     FETCH_TASK,
     LEGACY,
     PREFETCH_TASK,
+    READ_TASK,
     REDELIVER_PARAM,
     STREAM_TAG_PREFIX,
     StreamNames,
 )
-from auth0_provider.operators.audit_log import Auth0AuditLogOperator
+from auth0_provider.operators.audit_log import Auth0AuditLogOperator, Auth0ReadLogsOperator
 from auth0_provider.operators.drain import Auth0DrainBacklogOperator
 from auth0_provider.operators.prefetch import Auth0PrefetchOperator
 from auth0_provider.operators.watermark import Auth0WatermarkCommitOperator
@@ -64,7 +67,8 @@ def _dag(dag_id: str, names: StreamNames, description: str, doc_md: str | None, 
 
 
 def delivery_dag(names: StreamNames, settings: Settings, *, description: str, doc_md: str | None) -> DAG:
-    """fetch_logs -> deliver (mapped) -> commit_watermark -> drain_backlog, and prefetch_next beside them."""
+    """fetch_logs -> deliver (mapped) -> commit_watermark -> drain_backlog, and prefetch_next beside them;
+    a stream's DAG reads Auth0 in read_logs, before fetch_logs."""
     # the single DAG's tasks keep their arguments as they were (tests/dags/golden); a stream's pass its names
     per_stream = (
         {}
@@ -73,6 +77,17 @@ def delivery_dag(names: StreamNames, settings: Settings, *, description: str, do
     )
     reads = {} if names == LEGACY else {"pool": names.read_pool}
     stream = {} if names == LEGACY else {"stream": names.stream}
+    reading = {  # how fetch_logs and read_logs read: the same logs, from the same start, under the same budget
+        "start_from": settings.start_from,
+        "batch_size": settings.batch_size,
+        "max_events": settings.max_events_per_run,
+        "max_bytes": settings.max_bytes_per_run,
+        "on_gap": settings.on_gap,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        **per_stream,
+        **stream,
+    }
     with _dag(
         names.dag_id,
         names,
@@ -100,18 +115,12 @@ def delivery_dag(names: StreamNames, settings: Settings, *, description: str, do
             task_id=FETCH_TASK,
             log_types=settings.log_types,
             api_endpoints=settings.api_endpoints,
-            start_from=settings.start_from,
             payload_format=settings.payload,
-            batch_size=settings.batch_size,
-            max_events=settings.max_events_per_run,
-            max_bytes=settings.max_bytes_per_run,
-            on_gap=settings.on_gap,
-            retries=2,
-            retry_delay=timedelta(seconds=30),
-            **per_stream,
-            **stream,
-            **reads,
+            **reading,
+            **({} if names == LEGACY else {"read_by": READ_TASK}),
         )
+        if names != LEGACY:
+            Auth0ReadLogsOperator(task_id=READ_TASK, log_types=settings.log_types, **reading, **reads) >> fetch
 
         deliver = WebhookDeliveryOperator.partial(
             task_id=DELIVER_TASK,

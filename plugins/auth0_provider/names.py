@@ -23,19 +23,21 @@ TOKEN_CACHE_PREFIX = "auth0_access_token__"  # + the Auth0 connection id
 
 # task ids
 FETCH_TASK = "fetch_logs"
+READ_TASK = "read_logs"  # a stream's: reads the tenant in its read pool for fetch_logs (dag_factory)
 DELIVER_TASK = "deliver"
 COMMIT_TASK = "commit_watermark"
 PREFETCH_TASK = "prefetch_next"
 DRAIN_TASK = "drain_backlog"
+READERS = (READ_TASK, FETCH_TASK, PREFETCH_TASK)  # the tasks that may read Auth0, pushing their usage
 
 # run conf and DAG params
 REDELIVER_PARAM = "redeliver"  # "all" or [log id, ...]: send dead letters again
 
 # XCom keys (besides Airflow's return_value: the fetch's records.DeliveryRef list, the prefetch's
-# records.ReadAhead, the commit's records.CommitRecord)
+# records.ReadAhead, a stream reader's records.LogsRead, the commit's records.CommitRecord)
 CHECKPOINT_XCOM_KEY = "checkpoint"
 DELIVERY_PAGE_PREFIX = "deliveries/"  # + page number: the fetch's records.Delivery list, a page each
-EVENT_PAGE_PREFIX = "events/"  # + page number: the prefetch's events read ahead, their exact text
+EVENT_PAGE_PREFIX = "events/"  # + page number: the events a prefetch or a stream's reader read, their exact text
 USAGE_XCOM_KEY = "auth0_usage"  # records.Auth0Usage, from each task that read from Auth0
 FAILURE_XCOM_KEY = "failure"  # records.Failure, from a delivery whose try failed
 

@@ -191,6 +191,45 @@ class ReadAhead:
             return None
 
 
+@dataclass(frozen=True)
+class LogsRead:
+    """What a stream's ``read_logs`` task read for ``fetch_logs`` in the same run, kept as a read-ahead's is.
+
+    ``start`` is the watermark's log id it read after (None: no watermark yet, or a replay, which reads a
+    window); ``end`` where the reading stopped and ``more`` whether logs were waiting after it, as
+    ``Auth0AuditLogOperator`` would have found them itself. The events' exact text is in the reader's XCom
+    pages ``events/0`` .. ``events/<pages - 1>``.
+    """
+
+    start: str | None
+    end: Watermark | None
+    more: bool
+    pages: int
+    events: int
+    requests: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end.to_json() if self.end else None,
+            "more": self.more,
+            "pages": self.pages,
+            "events": self.events,
+            "requests": self.requests,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> LogsRead | None:
+        """The reading, or None for anything else (nothing read: the reader found the logs read ahead)."""
+        try:
+            start = None if value["start"] is None else str(value["start"])
+            end = Watermark.from_json(value["end"]) if value["end"] is not None else None
+            counts = int(value["pages"]), int(value["events"]), int(value["requests"])
+            return cls(start, end, bool(value["more"]), *counts)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 def batch_id(log_ids: Sequence[str]) -> str:
     """A stable id for a batch: the same log ids in the same order always give the same id."""
     digest = hashlib.sha256("\n".join(log_ids).encode()).hexdigest()

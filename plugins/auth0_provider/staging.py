@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from auth0_provider.events import LogEvent
 from auth0_provider.names import DELIVERY_PAGE_PREFIX, EVENT_PAGE_PREFIX
-from auth0_provider.records import Delivery, DeliveryRef, ReadAhead
+from auth0_provider.records import Delivery, DeliveryRef, LogsRead, ReadAhead
 
 T = TypeVar("T")
 
@@ -172,8 +172,8 @@ def stage_events(ti: Any, events: Sequence[LogEvent]) -> int:
     return len(pages)
 
 
-def staged_events(ti: Any, read_ahead: ReadAhead, task_id: str, run_id: str) -> list[LogEvent]:
-    """The events a read-ahead kept, in order, from the pages of task ``task_id`` in run ``run_id``."""
+def staged_events(ti: Any, read_ahead: ReadAhead | LogsRead, task_id: str, run_id: str) -> list[LogEvent]:
+    """The events a read-ahead or a reading kept, in order, from the pages of task ``task_id`` in run ``run_id``."""
     events: list[LogEvent] = []
     for number in range(read_ahead.pages):
         page = ti.xcom_pull(task_ids=task_id, run_id=run_id, key=f"{EVENT_PAGE_PREFIX}{number}", map_indexes=UNMAPPED)

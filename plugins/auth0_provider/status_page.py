@@ -42,9 +42,8 @@ from auth0_provider.names import (
     DEAD_LETTER_PREFIX,
     DELIVER_TASK,
     FAILURE_XCOM_KEY,
-    FETCH_TASK,
     LEGACY,
-    PREFETCH_TASK,
+    READERS,
     READING_KEY,
     REDELIVER_PARAM,
     STREAM_DAG_PREFIX,
@@ -175,7 +174,7 @@ class StreamReader:
             failed_run=self.failed_run(),
             committed_at=max((commit.at for commit in commits), default=None),
         )
-        usage = (Auth0Usage.from_json(value) for value in self.xcoms(USAGE_XCOM_KEY, FETCH_TASK, PREFETCH_TASK))
+        usage = (Auth0Usage.from_json(value) for value in self.xcoms(USAGE_XCOM_KEY, *READERS))
         shown = index[:SHOWN_DEAD_LETTERS]
         letters = (DeadLetter.from_json(self.state(DEAD_LETTER_PREFIX + log_id)) for log_id in shown)
         return StreamView.of(
@@ -215,9 +214,9 @@ def missing_read_pools(session: Session, dag_ids: list[str]) -> dict[str, str]:
     missing = {}
     for dag_id in dag_ids:
         dag = SerializedDagModel.get_dag(dag_id, session=session)
-        task = dag.task_dict.get(FETCH_TASK) if dag is not None else None
-        if task is not None and is_read_pool(task.pool) and task.pool not in pools:
-            missing[dag_id] = task.pool
+        asked = {task.pool for task in (dag.tasks if dag is not None else ()) if is_read_pool(task.pool)}
+        for pool in asked - pools:
+            missing[dag_id] = pool
     return missing
 
 

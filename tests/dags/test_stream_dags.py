@@ -6,7 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+from airflow.dag_processing.dagbag import BundleDagBag, DagBag, sync_bag_to_db
+from airflow.models.asset import AssetEvent
+from airflow.models.asset_state_store import AssetStateStoreModel
+from airflow.models.variable import Variable as VariableModel
+from airflow.utils.session import create_session
+from sqlalchemy import delete, select
 
 from auth0_provider.names import (
     COMMIT_TASK,
@@ -14,12 +20,18 @@ from auth0_provider.names import (
     DELIVER_TASK,
     FETCH_TASK,
     PREFETCH_TASK,
+    READ_TASK,
     STREAM_TAG_PREFIX,
     STREAMS_FILE_SETTING,
+    USAGE_XCOM_KEY,
     StreamNames,
+    read_ahead_variable,
+    token_cache_variable,
 )
+from auth0_provider.records import LogsRead
 from auth0_provider.streams import DEFAULT_FILE_NAME, dag_files
 from tests.conftest import REPO
+from tests.support import api_event
 
 STREAMS = """\
 streams:
@@ -79,20 +91,27 @@ def test_a_stream_dag_carries_its_name_its_receiver_and_its_own_names_in_every_t
     names = StreamNames.for_stream("siem", webhook_conn_id="siem_webhook")
     assert STREAM_TAG_PREFIX + "siem" in siem.tags and {"auth0", "webhooks"} <= set(siem.tags)
     assert "'siem_webhook'" in siem.description and "stream 'siem'" in siem.description
-    fetch, deliver, commit, prefetch = (
-        siem.get_task(t) for t in (FETCH_TASK, DELIVER_TASK, COMMIT_TASK, PREFETCH_TASK)
+    read, fetch, deliver, commit, prefetch = (
+        siem.get_task(t) for t in (READ_TASK, FETCH_TASK, DELIVER_TASK, COMMIT_TASK, PREFETCH_TASK)
     )
-    assert {fetch.watermark_variable, commit.watermark_variable, prefetch.watermark_variable} == {
-        names.watermark_variable
-    }
+    assert {
+        read.watermark_variable,
+        fetch.watermark_variable,
+        commit.watermark_variable,
+        prefetch.watermark_variable,
+    } == {names.watermark_variable}
     assert fetch.log_types == ["f", "limit_wc", "pwd_leak"] and fetch.batch_size == 50
+    # read_logs reads for fetch_logs exactly what fetch_logs would read itself
+    assert fetch.read_by == READ_TASK and fetch.upstream_task_ids == {READ_TASK}
+    for setting in ("auth0_conn_id", "start_from", "batch_size", "max_events", "max_bytes", "on_gap", "stream"):
+        assert getattr(read, setting) == getattr(fetch, setting), setting
     assert deliver.partial_kwargs["http_conn_id"] == "siem_webhook"
     assert deliver.partial_kwargs["max_active_tis_per_dag"] == 2
     assert deliver.partial_kwargs["stream"] == names.stream and commit.stream == names.stream
     assert names.stream.name == "auth0_webhooks__siem"
-    # the tenant's reads, both streams', take turns in one pool slot; deliveries do not wait for it
-    assert fetch.pool == prefetch.pool == names.read_pool == "auth0_reads__auth0_default"
-    assert deliver.partial_kwargs.get("pool") in (None, "default_pool")
+    # the tenant's reads, both streams', take turns in one pool slot; planning and deliveries do not wait for it
+    assert read.pool == prefetch.pool == names.read_pool == "auth0_reads__auth0_default"
+    assert fetch.pool == "default_pool" and deliver.partial_kwargs.get("pool") in (None, "default_pool")
     alerts = bag.dags["auth0_webhooks_alerts__siem"].tasks[0]
     assert alerts.stream == names.stream and alerts.stream_name == "stream 'siem'"
     assert alerts.alert_conn_id == "siem_alerts"
@@ -112,3 +131,64 @@ def test_the_streams_file_setting_points_elsewhere(dags_folder, tmp_path_factory
     assert bag.import_errors == {}
     assert sorted(bag.dags) == ["auth0_webhooks__crm"]
     assert bag.dags["auth0_webhooks__crm"].get_task(DELIVER_TASK).partial_kwargs["http_conn_id"] == "crm_json"
+
+
+def xcoms(dag_run, task_id: str) -> dict[str, object]:
+    """A task's XComs in a run, by key, as stored."""
+    from airflow.models.xcom import XComModel
+
+    with create_session() as session:
+        rows = session.execute(
+            select(XComModel.key, XComModel.value).where(
+                XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == task_id
+            )
+        ).all()
+    return dict(rows)
+
+
+@pytest.fixture
+def crm_stream(dags_folder, airflow_db, standin, receiver, monkeypatch):
+    """The crm stream's DAG, reading the stand-in and delivering to the receiver, 2 events a run."""
+    names = StreamNames.for_stream("crm", webhook_conn_id="crm_webhook")
+    for key in (
+        names.watermark_variable,
+        read_ahead_variable(names.watermark_variable),
+        token_cache_variable("auth0_default"),
+    ):
+        VariableModel.delete(key)
+    with create_session() as session:
+        session.execute(delete(AssetEvent))
+        session.execute(delete(AssetStateStoreModel))
+    monkeypatch.setenv("AIRFLOW_CONN_AUTH0_DEFAULT", standin.connection_uri())
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_WEBHOOK", receiver.connection_uri())
+    # dag.test runs only DAGs written to the DB: these, as if the dags-folder bundle held them
+    DagBundlesManager().sync_bundles_to_db()
+    bag = BundleDagBag(dag_folder=str(dags_folder), bundle_path=dags_folder, bundle_name="dags-folder")
+    sync_bag_to_db(bag, "dags-folder", None)
+    dag = bag.dags[names.dag_id]
+    for task_id in (READ_TASK, FETCH_TASK, PREFETCH_TASK):
+        dag.get_task(task_id).max_events = 2
+    return dag
+
+
+def test_a_stream_reads_auth0_only_in_read_logs_and_its_fetch_takes_that_reading_or_the_read_ahead(
+    crm_stream, standin, receiver
+):
+    users = [standin.add_event(api_event("patch", f"/api/v2/users/auth0|{n}")) for n in range(5)]
+    first = crm_stream.test()
+    assert first.state == "success"
+    reading = LogsRead.from_json(xcoms(first, READ_TASK)["return_value"])
+    assert reading is not None and (reading.start, reading.events, reading.more) == (None, 2, True)
+    assert reading.requests >= 1 and reading.end.log_id == users[1].log_id
+    assert USAGE_XCOM_KEY not in xcoms(first, FETCH_TASK)  # it took the reading: no Auth0 request of its own
+    assert sorted(receiver.delivered_log_ids()) == sorted(u.log_id for u in users[:2])
+    # prefetch_next read events 3 and 4 ahead; Auth0 now refuses reads: neither reader of the next run may need one
+    for _ in range(2):  # the hook renews its token once on a 403 before it believes it
+        standin.inject("/api/v2/logs", 403, b'{"statusCode":403,"error":"Forbidden","message":"Insufficient scope"}')
+    second = crm_stream.test()
+    assert second.state == "success"
+    assert xcoms(second, READ_TASK).get("return_value") is None  # read ahead: it read nothing
+    assert USAGE_XCOM_KEY not in xcoms(second, READ_TASK) and USAGE_XCOM_KEY not in xcoms(second, FETCH_TASK)
+    assert standin.injected == []  # this run's own read-ahead met both 403s, and was skipped
+    assert crm_stream.test().state == "success"  # nothing read ahead from event 4: read_logs reads event 5
+    assert sorted(receiver.delivered_log_ids()) == sorted(u.log_id for u in users)

@@ -27,7 +27,15 @@ import pytest
 from playwright.sync_api import expect
 
 import local_airflow
-from auth0_provider.names import FETCH_TASK, PREFETCH_TASK, STATUS_URL_PREFIX, StreamNames, read_pool
+from auth0_provider.names import (
+    FETCH_TASK,
+    PREFETCH_TASK,
+    READ_TASK,
+    STATUS_URL_PREFIX,
+    USAGE_XCOM_KEY,
+    StreamNames,
+    read_pool,
+)
 from auth0_provider.signing import generate_signing_secret
 from auth0_provider.streams import DEFAULT_FILE_NAME, dag_files
 from auth0_standin import Auth0StandIn, RateLimit
@@ -247,8 +255,12 @@ def test_two_streams_catch_up_on_one_backlog_at_once_under_professional_limits_w
         for run in view.runs():
             if run["dag_run_id"] in runs_before[name]:
                 continue
+            # fetch_logs, outside the pool, took what read_logs or a read-ahead had read: it never read Auth0
+            fetch = f"/dags/{view.dag}/dagRuns/{run['dag_run_id']}/taskInstances/{FETCH_TASK}/xcomEntries"
+            keys = {entry["key"] for entry in view.api.call("GET", fetch)["xcom_entries"]}
+            assert USAGE_XCOM_KEY not in keys, f"{name}'s {FETCH_TASK} read Auth0 in {run['dag_run_id']}"
             for ti in view.task_instances(run["dag_run_id"]):
-                if ti["task_id"] in (FETCH_TASK, PREFETCH_TASK) and ti["start_date"] and ti["end_date"]:
+                if ti["task_id"] in (READ_TASK, PREFETCH_TASK) and ti["start_date"] and ti["end_date"]:
                     assert ti["pool"] == read_pool("auth0_default")
                     what = f"{name} {ti['task_id']} {run['dag_run_id']} try {ti['try_number']} {ti['state']}"
                     reads.append((_at(ti["start_date"]), _at(ti["end_date"]), what))

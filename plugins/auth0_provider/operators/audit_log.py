@@ -28,6 +28,7 @@ from auth0_provider.names import (
     AUTH0_CONN_ID,
     CHECKPOINT_XCOM_KEY,
     DELIVER_TASK,
+    FETCH_TASK,
     REDELIVER_PARAM,
     STREAM,
     USAGE_XCOM_KEY,
@@ -41,6 +42,7 @@ from auth0_provider.records import (
     RETENTION_GAP,
     Checkpoint,
     Delivery,
+    LogsRead,
     ReadAhead,
     Reading,
     Receipt,
@@ -51,6 +53,7 @@ from auth0_provider.staging import (
     RunBudget,
     default_max_events,
     stage_deliveries,
+    stage_events,
     staged_events,
 )
 from auth0_provider.watermark import Watermark, WatermarkStore
@@ -122,6 +125,8 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     :param on_gap: when Auth0 no longer keeps the watermark's log and newer ones were deleted with it:
         ``fail`` the run, saying what was lost, or ``continue`` from the oldest log still kept.
     :param stream: the asset whose events are this stream's receipts.
+    :param read_by: the task that reads Auth0 for this one in the same run (``Auth0ReadLogsOperator``), or
+        None to read here. A stream's DAG reads in its tenant's read pool while this task stays out of it.
 
     A backfill run, or a run triggered with conf ``replay_from``/``replay_to``, replays a window
     instead (see ``ReplayWindow``): it never reads or writes the watermark. Neither does a run
@@ -147,6 +152,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         payload_format: str = "event",
         on_gap: str = "fail",
         stream: Asset = STREAM,
+        read_by: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("inlets", [stream])
@@ -162,6 +168,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         self.payload_format = payload_format
         self.on_gap = on_gap
         self.stream = stream
+        self.read_by = read_by
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         self._refuse_if_cleared_alone(context)
@@ -182,7 +189,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         attempt, resumed = attempt_for(ledger.attempt(), start, datetime.now(UTC))
         if not resumed:
             ledger.begin(attempt)
-        taken = self._take_read_ahead(context, store, start, budget)
+        taken = self._take_read_ahead(context, store, start, budget) or self._take_reading(context, start)
         if taken is not None:
             events, end, more, source = taken
         else:
@@ -202,8 +209,13 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
 
     def _replay(self, context: Context, window: ReplayWindow, budget: RunBudget) -> list[dict[str, Any]]:
         """Deliver the matching events dated in ``window``; the watermark is neither read nor written."""
-        with self._auth0(context) as hook:
-            read, more = self._read_window(hook, window, budget)
+        taken = self._take_reading(context, None)
+        if taken is not None:
+            read, _, more, source = taken
+        else:
+            with self._auth0(context) as hook:
+                read, more = self._read_window(hook, window, budget)
+            source = f"{hook.requests_sent} Auth0 requests"
         end = Watermark.at(read[-1]) if read else None
         since = receipts_since(datetime.now(UTC))  # only this run's own receipts count
         checkpoint = Checkpoint(None, end, backlog=more, receipts_since=since, window=window)
@@ -214,7 +226,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
                 f"; the rest of the window, after log {end.log_id if end else '?'}, follows in a run that starts "
                 "once every delivery of this one is confirmed (a failed one holds it: clear it to go on)"
             )
-        return self._deliveries(context, dated, checkpoint, f"{summary}; {hook.requests_sent} Auth0 requests")
+        return self._deliveries(context, dated, checkpoint, f"{summary}; {source}")
 
     def _redeliver(self, context: Context, asked: Any) -> list[dict[str, Any]]:
         """Send dead letters again, byte for byte under the same keys; the watermark is neither read nor written."""
@@ -334,10 +346,10 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         if skipped:
             context["ti"].xcom_push(key=XCOM_SKIPMIXIN_KEY, value={XCOM_SKIPMIXIN_SKIPPED: skipped})
 
-    def _take_read_ahead(
+    def _read_ahead_fitting(
         self, context: Context, store: WatermarkStore, start: Watermark | None, budget: RunBudget
-    ) -> tuple[list[LogEvent], Watermark, bool, str] | None:
-        """The events an earlier run's prefetch task read ahead, if they follow the watermark exactly.
+    ) -> tuple[ReadAhead, str, str] | None:
+        """The chunk an earlier run's prefetch task read ahead, with its run and task, if it follows the watermark.
 
         Anything else (nothing read ahead, the run that read ahead failed to commit, the watermark
         was moved, another budget) is ignored and read afresh: taking a chunk that does not start at
@@ -350,16 +362,55 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
         run_id, task_id = str(pointer.get("run_id")), str(pointer.get("task_id"))
         try:
             read_ahead = ReadAhead.from_json(context["ti"].xcom_pull(task_ids=task_id, run_id=run_id))
-            fits = read_ahead is not None and read_ahead.start == start.log_id and read_ahead.budget == budget.limits
-            # taking an empty chunk would not move on: every run would take it again
-            if not fits or not read_ahead.events:
-                self.log.info("The logs run %s read ahead do not fit this run; reading", run_id)
-                return None
-            events = staged_events(context["ti"], read_ahead, task_id, run_id)
         except Exception:  # the run was cleaned up, say: reading again is always correct
             self.log.warning("Could not get the logs run %s read ahead; reading", run_id, exc_info=True)
             return None
+        fits = read_ahead is not None and read_ahead.start == start.log_id and read_ahead.budget == budget.limits
+        # taking an empty chunk would not move on: every run would take it again
+        if read_ahead is None or not fits or not read_ahead.events:
+            self.log.info("The logs run %s read ahead do not fit this run; reading", run_id)
+            return None
+        return read_ahead, run_id, task_id
+
+    def _take_read_ahead(
+        self, context: Context, store: WatermarkStore, start: Watermark | None, budget: RunBudget
+    ) -> tuple[list[LogEvent], Watermark | None, bool, str] | None:
+        """The events an earlier run's prefetch task read ahead, if they follow the watermark exactly."""
+        found = self._read_ahead_fitting(context, store, start, budget)
+        if found is None:
+            return None
+        read_ahead, run_id, task_id = found
+        try:
+            events = staged_events(context["ti"], read_ahead, task_id, run_id)
+        except Exception:
+            self.log.warning("Could not get the logs run %s read ahead; reading", run_id, exc_info=True)
+            return None
         return events, read_ahead.end, read_ahead.more, f"read ahead by run {run_id}"
+
+    def _take_reading(
+        self, context: Context, start: Watermark | None
+    ) -> tuple[list[LogEvent], Watermark | None, bool, str] | None:
+        """What ``read_by`` read for this run (``records.LogsRead``), when it read after this watermark.
+
+        None when there is no such task, when it read nothing (it found the logs read ahead) or after
+        another watermark (moved by hand in between): then this task reads for itself.
+        """
+        if self.read_by is None:
+            return None
+        ti = context["ti"]
+        reading = LogsRead.from_json(ti.xcom_pull(task_ids=self.read_by))
+        if reading is None:
+            return None
+        if reading.start != (start.log_id if start else None):
+            self.log.warning(
+                "%s read after log %s, but the watermark is now at %s; reading again",
+                self.read_by,
+                reading.start,
+                start.log_id if start else "none",
+            )
+            return None
+        events = staged_events(ti, reading, self.read_by, ti.run_id)
+        return events, reading.end, reading.more, f"{reading.requests} Auth0 requests by {self.read_by}"
 
     def _read_window(self, hook: Auth0Hook, window: ReplayWindow, budget: RunBudget) -> tuple[list[LogEvent], bool]:
         """Logs from just before the window until they are dated past it, and whether more remain.
@@ -496,3 +547,40 @@ def _span(since: str | None, until: str | None) -> str:
 def _lag(end: Watermark | None) -> str:
     moment = parse_date(end.date) if end else None
     return "unknown" if moment is None else f"{(datetime.now(UTC) - moment).total_seconds():.0f} s"
+
+
+class Auth0ReadLogsOperator(Auth0AuditLogOperator):
+    """A stream's reading of the tenant, for the ``fetch_logs`` task after it (``read_by``).
+
+    The streams of a tenant take turns reading it in its read pool (``names.StreamNames.read_pool``), so
+    that together they stay under its rate limit. This task holds the pool's slot only for as long as
+    reading takes; ``fetch_logs`` then filters and plans outside the pool. It reads what ``fetch_logs``
+    would (from the watermark, or a replay's window, with the same retention checks), keeps the events'
+    exact text in XCom pages and returns a ``records.LogsRead``. It reads nothing, returning None, for a
+    redelivery and when the logs after the watermark were read ahead: ``fetch_logs`` takes those itself.
+    """
+
+    ui_color = "#f08a6c"
+
+    def execute(self, context: Context) -> dict[str, Any] | None:  # type: ignore[override]
+        budget = run_budget(self.max_events, self.max_bytes, self.batch_size)
+        window = ReplayWindow.of_run(context)
+        if (context["dag_run"].conf or {}).get(REDELIVER_PARAM) not in (None, "", []):
+            self.log.info("A redelivery: nothing to read from Auth0")
+            return None
+        store = WatermarkStore(self.watermark_variable)
+        start = None if window is not None else store.read()
+        if window is None and self._read_ahead_fitting(context, store, start, budget) is not None:
+            after = start.log_id if start else None
+            self.log.info("The logs after %s were read ahead: %s takes them, nothing to read", after, FETCH_TASK)
+            return None
+        with self._auth0(context) as hook:
+            if window is not None:
+                events, more = self._read_window(hook, window, budget)
+                end = Watermark.at(events[-1]) if events else None
+            else:
+                events, end, more = self._fetch(context, hook, start, budget)
+        pages = stage_events(context["ti"], events)
+        self.log.info("Read %d events in %d Auth0 requests for %s", len(events), hook.requests_sent, FETCH_TASK)
+        reading = LogsRead(start.log_id if start else None, end, more, pages, len(events), hook.requests_sent)
+        return reading.to_json()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from auth0_provider.events import LogEvent
-from auth0_provider.records import Delivery, DeliveryRef, ReadAhead
+from auth0_provider.records import Delivery, DeliveryRef, LogsRead, ReadAhead
 from auth0_provider.staging import (
     PAGE_BYTES,
     RunBudget,
@@ -135,3 +137,19 @@ def test_events_read_ahead_come_back_in_order_with_their_exact_text():
 @pytest.mark.parametrize("value", [None, {}, {"start": "1", "end": None, "budget": [1, 2], "pages": 1, "events": 1}])
 def test_a_read_ahead_of_another_shape_is_not_taken(value):
     assert ReadAhead.from_json(value) is None
+
+
+@pytest.mark.parametrize("start", ["900", None])  # None: no watermark yet, or a replay's window
+def test_what_a_streams_reader_read_comes_back_whole_for_its_fetch(start):
+    events = [event(n, 100) for n in range(3)]
+    ti = TaskInstance()
+    reading = LogsRead(start, Watermark.at(events[-1]), True, stage_events(ti, events), len(events), requests=2)
+    assert LogsRead.from_json(json.loads(json.dumps(reading.to_json()))) == reading
+    assert [e.raw for e in staged_events(ti, reading, "fetch", "run")] == [e.raw for e in events]
+    nothing = LogsRead(start, None, False, stage_events(ti, []), 0, requests=1)  # a caught-up tenant
+    assert LogsRead.from_json(nothing.to_json()) == nothing and staged_events(ti, nothing, "fetch", "run") == []
+
+
+@pytest.mark.parametrize("value", [None, {}, {"start": "1", "end": None, "more": False, "pages": "x"}])
+def test_a_reading_of_another_shape_is_not_taken(value):
+    assert LogsRead.from_json(value) is None
