@@ -53,34 +53,36 @@ _LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
 log = logging.getLogger(__name__)
 
 
-def send(conn_id: str, subject: str, text: str) -> None:
+def send(conn_id: str, subject: str, text: str, setting: str = SETTING) -> None:
     """Send ``subject`` and ``text`` through connection ``conn_id``, once, with nothing rendered.
+
+    ``setting`` is how errors name the setting that chose the connection: a stream's key in the streams file.
 
     Raises AlertConfigError (fail, no retry) when the connection cannot be used as it is, and
     AlertDeliveryError when the channel did not take the message.
     """
-    conn = _connection(conn_id)
+    conn = _connection(conn_id, setting)
     conn_type = (conn.conn_type or "").strip().lower()
     subject = _one_line(_printable(subject))
     subject = subject if subject.strip() else DEFAULT_SUBJECT
     text = _printable(text)
     if conn_type in SMTP_CONN_TYPES:
-        notifier = _smtp_notifier(conn, subject, text)
+        notifier = _smtp_notifier(conn, subject, text, setting)
         where = f"{conn.host}:{conn.port or 'default port'}"
     elif conn_type in SLACK_CONN_TYPES:
-        notifier = _slack_notifier(conn, subject, text)
+        notifier = _slack_notifier(conn, subject, text, setting)
         where = _slack_endpoint(conn)
     else:
         raise AlertConfigError(
-            f"{SETTING} names connection {conn_id!r}, of type {conn.conn_type!r}, which cannot send alerts. "
-            f"Make it a connection of type {_SUPPORTED}; or set {SETTING} to one that is."
+            f"{setting} names connection {conn_id!r}, of type {conn.conn_type!r}, which cannot send alerts. "
+            f"Make it a connection of type {_SUPPORTED}; or set {setting} to one that is."
         )
     try:
         notifier.notify({})  # not notifier(context): that would render subject and text as Jinja first
     except Exception as exc:
         reason = redact(f"{type(exc).__name__}: {exc}")
         raise AlertDeliveryError(
-            f"The alert {subject!r} did not go out through connection {conn_id!r} ({SETTING}; "
+            f"The alert {subject!r} did not go out through connection {conn_id!r} ({setting}; "
             f"{conn_type} at {where}): {reason}"
         ) from None
     log.info("Alert %r sent through connection %r (%s)", subject, conn_id, conn_type)
@@ -89,38 +91,38 @@ def send(conn_id: str, subject: str, text: str) -> None:
 # -- the connection --------------------------------------------------------------------------------
 
 
-def _connection(conn_id: str) -> Any:
+def _connection(conn_id: str, setting: str) -> Any:
     if not conn_id or not conn_id.strip():
-        raise AlertConfigError(f"{SETTING} is empty: set it to the id of a connection of type {_SUPPORTED}.")
+        raise AlertConfigError(f"{setting} is empty: set it to the id of a connection of type {_SUPPORTED}.")
     try:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         raise AlertConfigError(
-            f"{SETTING} names connection {conn_id!r}, which does not exist. Create it (Admin > Connections, "
+            f"{setting} names connection {conn_id!r}, which does not exist. Create it (Admin > Connections, "
             f"an AIRFLOW_CONN_{conn_id.upper()} environment variable, or your secrets backend) as a "
-            f"connection of type {_SUPPORTED}; or set {SETTING} to an existing one."
+            f"connection of type {_SUPPORTED}; or set {setting} to an existing one."
         ) from None
 
 
-def _problem(conn: Any, what: str) -> AlertConfigError:
-    return AlertConfigError(f"{SETTING} names connection {conn.conn_id!r} ({conn.conn_type}), which {what}")
+def _problem(setting: str, conn: Any, what: str) -> AlertConfigError:
+    return AlertConfigError(f"{setting} names connection {conn.conn_id!r} ({conn.conn_type}), which {what}")
 
 
 # -- e-mail ------------------------------------------------------------------------------------------
 
 
-def _smtp_notifier(conn: Any, subject: str, text: str) -> Any:
+def _smtp_notifier(conn: Any, subject: str, text: str, setting: str) -> Any:
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
     extra = conn.extra_dejson
     if not (conn.host or "").strip():
-        raise _problem(conn, "has no host: set it to the SMTP server (and port; 465 is SSL, 587 STARTTLS).")
+        raise _problem(setting, conn, "has no host: set it to the SMTP server (and port; 465 is SSL, 587 STARTTLS).")
     to = _addresses(extra.get("to"))
     if not to:
-        raise _problem(conn, 'has no recipient: set its extra "to", e.g. {"to": "oncall@example.com"}.')
+        raise _problem(setting, conn, 'has no recipient: set its extra "to", e.g. {"to": "oncall@example.com"}.')
     sender = extra.get("from_email") or conn.login
     if not sender:
-        raise _problem(conn, 'has no sender: set its extra "from_email" (or a login that is an address).')
+        raise _problem(setting, conn, 'has no sender: set its extra "from_email" (or a login that is an address).')
     if conn.password:
         mask(conn.password)
     body = f'<pre style="white-space: pre-wrap">{html.escape(text)}</pre>'
@@ -137,11 +139,12 @@ def _addresses(value: Any) -> list[str]:
 # -- Slack -------------------------------------------------------------------------------------------
 
 
-def _slack_notifier(conn: Any, subject: str, text: str) -> Any:
+def _slack_notifier(conn: Any, subject: str, text: str, setting: str) -> Any:
     try:
         from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
     except ImportError:
         raise _problem(
+            setting,
             conn,
             f"needs the Slack provider, which is not installed: pip install {SLACK_PACKAGE} (add it to "
             "requirements.txt, beside apache-airflow), or use an 'smtp' connection.",
@@ -149,6 +152,7 @@ def _slack_notifier(conn: Any, subject: str, text: str) -> Any:
     token = (conn.password or "").strip()
     if not token:
         raise _problem(
+            setting,
             conn,
             "has no webhook: put the incoming webhook's URL (https://hooks.slack.com/services/T…/B…/…) "
             "in its password.",

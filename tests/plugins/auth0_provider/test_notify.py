@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from alert_channel import Mail, SlackWebhookChannel, SmtpChannel
 from auth0_provider import notify
 from auth0_provider.exceptions import AlertConfigError, AlertDeliveryError
+from auth0_provider.names import StreamNames
 from auth0_provider.notify import send
 
 CONN_ID = "auth0_alerts"
@@ -298,6 +299,19 @@ def test_a_missing_connection_names_the_setting_the_connection_id_and_how_to_cre
     assert "AUTH0_WEBHOOKS_ALERT_CONN_ID names connection 'no_such_alerts', which does not exist" in message
     assert "AIRFLOW_CONN_NO_SUCH_ALERTS" in message
     assert "'smtp'" in message and "'slackwebhook'" in message
+
+
+def test_a_streams_alert_connection_is_named_by_its_key_in_the_streams_file(smtp, monkeypatch):
+    key = StreamNames.for_stream("siem").setting("ALERT_CONN_ID")
+    assert key == "streams.siem.alert_conn_id (streams file)"
+    with pytest.raises(AlertConfigError) as raised:
+        send("no_such_alerts", "s", "t", setting=key)
+    assert str(raised.value).startswith(f"{key} names connection 'no_such_alerts', which does not exist")
+    monkeypatch.setenv(ENV, smtp.connection_uri(to=None))
+    with pytest.raises(AlertConfigError) as raised:
+        send(CONN_ID, "s", "t", setting=key)
+    assert str(raised.value).startswith(f"{key} names connection '{CONN_ID}' (smtp)")
+    assert notify.SETTING not in str(raised.value)
 
 
 def test_an_empty_setting_says_so():
