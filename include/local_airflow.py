@@ -218,13 +218,13 @@ class AirflowApi:
             return None
         return json.loads(value)["log_id"]
 
-    def set_watermark(self, log_id: str, date: str | None = None) -> None:
-        """Write the ``auth0_webhooks_watermark`` Variable, as editing it in the UI does."""
-        variable = {"key": WATERMARK_VARIABLE, "value": json.dumps({"log_id": log_id, "date": date})}
+    def set_watermark(self, log_id: str, date: str | None = None, variable: str = WATERMARK_VARIABLE) -> None:
+        """Write the watermark Variable (the single DAG's by default), as editing it in the UI does."""
+        body = {"key": variable, "value": json.dumps({"log_id": log_id, "date": date})}
         try:
-            self.call("PATCH", f"/variables/{WATERMARK_VARIABLE}", json=variable)
+            self.call("PATCH", f"/variables/{variable}", json=body)
         except RuntimeError:  # not there yet
-            self.call("POST", "/variables", json=variable)
+            self.call("POST", "/variables", json=body)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.5) -> None:

@@ -28,6 +28,7 @@ from playwright.sync_api import expect
 
 import local_airflow
 from auth0_provider.names import (
+    COMMIT_TASK,
     FETCH_TASK,
     PREFETCH_TASK,
     READ_TASK,
@@ -287,6 +288,48 @@ def test_a_replay_of_one_stream_resends_its_window_and_leaves_every_watermark(de
     assert {name: len(deployment.receivers[name].requests) for name in ("siem", "crm")} == {
         name: sent[name] for name in ("siem", "crm")
     }
+
+
+def test_a_backfill_of_one_stream_delivers_the_events_dated_in_its_window_and_leaves_every_watermark(deployment):
+    stack, standin = deployment.stack, deployment.stack.standin
+    crm = deployment.stream("crm")
+    start = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+    start -= timedelta(minutes=start.minute % 5)
+    stack.api.set_paused(crm.dag, True)  # history, written while crm waits: only a backfill may deliver it
+    for run in crm.runs():
+        if run["state"] not in ("success", "failed"):
+            crm.wait(run["dag_run_id"], 300)
+
+    def user_change_at(moment: datetime, n: int) -> str:
+        return standin.add_event(api_event("patch", f"/api/v2/users/auth0|h{n}"), moment=moment).log_id
+
+    outside = [user_change_at(start - timedelta(minutes=10), 0)]
+    inside = [user_change_at(start + timedelta(seconds=10 * n), n) for n in range(1, 4)]
+    outside.append(user_change_at(start + timedelta(minutes=20), 4))
+    newest = standin.events[-1]
+    stack.api.set_watermark(newest.log_id, newest.date, crm.names.watermark_variable)
+    crm.unpause()
+    since = datetime.now(UTC)
+
+    crm.backfill(start, start + timedelta(minutes=5))  # two 5-minute intervals, as the README has it
+    local_airflow.wait_until(
+        lambda: (
+            any(r["run_type"] == "backfill" for r in crm.runs())
+            and all(r["state"] in ("success", "failed") for r in crm.runs() if _at(r["queued_at"]) >= since)
+        ),
+        300,
+        "crm's backfill run",
+        every=2,
+    )
+    backfills = [r for r in crm.runs() if r["run_type"] == "backfill" and _at(r["queued_at"]) >= since]
+    assert backfills and {r["state"] for r in backfills} == {"success"}
+    delivered = deployment.delivered("crm")
+    assert set(inside) <= delivered and not delivered & set(outside)
+    assert crm.watermark() == newest.log_id  # neither read nor moved by a backfill
+    for run in backfills:
+        assert "the watermark is not touched" in crm.task_log(run["dag_run_id"], COMMIT_TASK)
+    for name in ("siem", "audit"):  # other streams' filters keep these out, backfill or not
+        assert not deployment.delivered(name) & set(inside + outside)
 
 
 def _log_ids(delivery) -> list[str]:
