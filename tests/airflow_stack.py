@@ -121,6 +121,21 @@ class Stack:
         """The stack registers the DAG paused; the scheduler starts a run for the latest interval at once."""
         self.api.set_paused(self.dag, False)
 
+    def pause(self) -> None:
+        """Pause the DAG between two runs: the scheduler leaves a paused DAG's running run where it is, so
+        every run must have finished first, and none may have started just before the pause."""
+        for _ in range(3):
+            local_airflow.wait_until(self.idle, 300, "every run to finish", every=2)
+            self.api.set_paused(self.dag, True)
+            if self.idle():
+                return
+            self.unpause()  # a run started just before the pause: let it finish, and try again
+        raise AssertionError(f"{self.dag} kept starting runs: could not pause it between two")
+
+    def idle(self) -> bool:
+        """No run of the DAG is queued or running."""
+        return all(r["state"] in ("success", "failed") for r in self.runs())
+
     def trigger(self, conf: dict | None = None, logical_date: datetime | None = None) -> str:
         """As the UI's Trigger button does, unpause too: a run triggered on a paused DAG stays queued."""
         self.unpause()
@@ -193,12 +208,8 @@ class Stack:
         A scheduled run that starts in the middle of a test acts on the same events: it would change
         what the test counts. Waits for the next tick (and its run) when it comes too soon.
         """
-
-        def finished() -> bool:
-            return all(r["state"] in ("success", "failed") for r in self.runs())
-
         for _ in range(3):  # a run still finishing can take the test past the tick it checked for: check again
-            local_airflow.wait_until(finished, 300, "every run to finish", every=2)
+            local_airflow.wait_until(self.idle, 300, "every run to finish", every=2)
             now = datetime.now(UTC)
             boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
             if (boundary - now).total_seconds() >= seconds:

@@ -43,10 +43,7 @@ def history(stack: Stack, start: datetime, end: datetime) -> tuple[set[str], set
 
     They are history, from before the live watermark: the DAG is paused while they are written and
     the watermark set past them, so that only a replay may deliver them."""
-    stack.api.set_paused(DAG, True)
-    for run in stack.runs():
-        if run["state"] not in ("success", "failed"):
-            stack.wait(run["dag_run_id"], 300)
+    stack.pause()
     inside: list[StoredEvent] = []
     outside = user_creations(stack.standin, start - timedelta(minutes=10), 3)
     inside += user_creations(stack.standin, start + timedelta(seconds=5), 2)  # ids before the next ones' ...

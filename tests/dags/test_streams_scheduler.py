@@ -272,7 +272,7 @@ def test_two_streams_catch_up_on_one_backlog_at_once_under_professional_limits_w
     print(f"two streams, each reading 3,000 events: caught up in {took:.0f} s, {len(reads)} reads, 0 429s")
 
 
-def caught_up(deployment: Deployment) -> str:
+def caught_up(deployment: Deployment) -> None:
     """Every stream's watermark at the tenant's newest log, so that no run of theirs moves one meanwhile:
     the last test's backlog is read by every stream, each in its own runs, which may still be going on."""
     newest = deployment.stack.standin.events[-1].log_id
@@ -285,7 +285,6 @@ def caught_up(deployment: Deployment) -> str:
         "every stream caught up",
         every=2,
     )
-    return newest
 
 
 def test_a_replay_of_one_stream_resends_its_window_and_leaves_every_watermark(deployment):
@@ -307,25 +306,12 @@ def test_a_replay_of_one_stream_resends_its_window_and_leaves_every_watermark(de
     }
 
 
-def pause_between_runs(view: Stack) -> None:
-    """Pause a DAG with no run going on: the scheduler leaves a paused DAG's runs where they are."""
-    for _ in range(3):
-        for run in view.runs():
-            if run["state"] not in ("success", "failed"):
-                view.wait(run["dag_run_id"], 300)
-        view.api.set_paused(view.dag, True)
-        if all(run["state"] in ("success", "failed") for run in view.runs()):
-            return
-        view.unpause()  # a run started just before the pause: let it finish, and try again
-    raise AssertionError(f"{view.dag} kept starting runs: could not pause it between two")
-
-
 def test_a_backfill_of_one_stream_delivers_the_events_dated_in_its_window_and_leaves_every_watermark(deployment):
     stack, standin = deployment.stack, deployment.stack.standin
     crm = deployment.stream("crm")
     start = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
     start -= timedelta(minutes=start.minute % 5)
-    pause_between_runs(crm)  # history, written while crm waits: only a backfill may deliver it
+    crm.pause()  # history, written while crm waits: only a backfill may deliver it
 
     def user_change_at(moment: datetime, n: int) -> str:
         return standin.add_event(api_event("patch", f"/api/v2/users/auth0|h{n}"), moment=moment).log_id
