@@ -6,9 +6,10 @@ last 24 hours' commits (``records.CommitRecord``), Auth0 reads (``records.Auth0U
 delivery tries (``records.Failure``), and the DAG's latest run.
 
 Every route depends on Airflow's own authentication and authorization: reading needs permission to
-read the DAG, Redeliver permission to trigger it. FastAPI's own docs routes are off. Imported by the
-API server only, on the first request (``LazyApp``): the security module it needs costs seconds to
-import, which the scheduler and the task processes must not pay.
+read the DAG, Redeliver permission to trigger it; the list of streams shows those the user may read.
+FastAPI's own docs routes are off. Imported by the API server only, on the first request
+(``LazyApp``): the security module it needs costs seconds to import, which the scheduler and the task
+processes must not pay.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from airflow.models.xcom import XComModel
 from airflow.state import get_state_backend
 from airflow.utils.state import TaskInstanceState
 from airflow.utils.types import DagRunTriggeredByType
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -240,9 +241,8 @@ def create_app() -> FastAPI:
         from airflow.api_fastapi.app import get_auth_manager
 
         found = registered_streams(session)
-        allowed = get_auth_manager().filter_authorized_dag_ids(
-            dag_ids={names.dag_id for names, _ in found}, user=user, method="GET"
-        )
+        # as the auth manager grants each DAG (FAB's DAG:<dag_id>, a team's bundles), as the UI's list of DAGs does
+        allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
         shown = [(names, description) for names, description in found if names.dag_id in allowed]
         missing = missing_read_pools(session, [names.dag_id for names, _ in shown])
         now = datetime.now(UTC)
@@ -258,11 +258,15 @@ def create_app() -> FastAPI:
             for names, description in shown
         ]
 
-    @app.get("/", dependencies=may_read, response_class=HTMLResponse)
-    def page(session: SessionDep) -> HTMLResponse:
-        """The single DAG's stream; with streams from a streams file, the list of every stream."""
+    @app.get("/", response_class=HTMLResponse)
+    def page(request: Request, session: SessionDep, user: GetUserDep) -> HTMLResponse:
+        """The single DAG's stream; with streams from a streams file, the list of the streams the user may read.
+
+        The UI's menu entry leads here: with streams there is no DAG ``auth0_webhooks`` to ask about, and a
+        user who may read only some streams is sent to the list, which checks each stream's DAG."""
         if any(names != LEGACY for names, _ in registered_streams(session)):
             return RedirectResponse("streams/", status_code=303)
+        requires_access_dag("GET", param_dag_id=DAG_ID)(request, user)
         view = StreamReader(session, datetime.now(UTC)).view()
         return HTMLResponse(render(view), headers={"Cache-Control": "no-store"})
 

@@ -171,10 +171,10 @@ class StreamLine:
 
 
 def render_index(lines: Sequence[StreamLine], now: datetime) -> str:
-    """Every stream of the deployment at a glance, each linking to its own page."""
+    """The streams of the deployment the user may read, at a glance, each linking to its own page."""
     e = escape
     rows = "".join(_index_row(line) for line in lines) or (
-        "<tr><td colspan='5'>No stream: no Auth0 webhook DAG is registered.</td></tr>"
+        "<tr><td colspan='5'>No stream: no Auth0 webhook DAG is registered that you may read.</td></tr>"
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Auth0 webhook streams</title>

@@ -11,11 +11,14 @@ shipped DAG files, which step aside, and a DAG file per stream, written by ``mak
 
 The tenant is limited as Auth0 limits Professional tenants (10 requests at once, 100 a minute), and the
 streams read it in one pool slot, ``auth0_reads__auth0_default``, as the README has the user create it.
+Airflow's auth manager is the simple one with a user, ``crm_reader``, who may read crm's DAG and no other
+(``tests/dag_restricted_auth_manager.py``), as a deployment grants one team one stream.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 import local_airflow
@@ -78,6 +82,7 @@ streams:
     auth0_conn_id: other_tenant
 """
 NAMES = ("siem", "crm", "audit")
+READER = "crm_reader"  # may read crm's DAG, and no other DAG
 PROFESSIONAL = RateLimit(burst=10, per_minute=100)
 
 
@@ -125,6 +130,8 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         shutil.copy(REPO / "dags" / name, dags / name)
     (dags / DEFAULT_FILE_NAME).write_text(STREAMS)
     dag_files(dags / DEFAULT_FILE_NAME, dags)
+    (home / "config").mkdir()  # on every Airflow process's sys.path: where a deployment's own auth manager can live
+    shutil.copy(REPO / "tests" / "dag_restricted_auth_manager.py", home / "config")
     secret = generate_signing_secret()
     settings = {
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
@@ -133,6 +140,9 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__CORE__AUTH_MANAGER": "dag_restricted_auth_manager.DagRestrictedAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{local_airflow.ADMIN_USER}:admin,{READER}:viewer",
+        "DAG_RESTRICTED_USERS": f"{READER}:{StreamNames.for_stream('crm').dag_id}",
     }
     dag_ids = tuple(StreamNames.for_stream(name).dag_id for name in (*NAMES, "later"))
     with StatsdListener() as statsd:
@@ -424,6 +434,36 @@ def test_the_status_page_lists_every_stream_and_shows_each_one_on_its_own_page(d
         f"{base}/streams/auth0_webhooks__crm/api/redeliver", json={"log_ids": ["not-parked"]}, timeout=30
     )
     assert redeliver.status_code == 400 and "not-parked" in redeliver.text  # checked against crm's own store
+
+
+def test_a_user_who_may_read_one_stream_reaches_its_page_from_the_menu_and_sees_no_other_stream(deployment):
+    stack = deployment.stack
+    base = f"{stack.api.base_url}{STATUS_URL_PREFIX}"
+    password = json.loads((stack.home / "simple_auth_manager_passwords.json").read_text())[READER]
+    with browser_page(stack.api.base_url, READER, password) as page:
+        page.get_by_role("button", name="Browse").click()
+        page.get_by_role("menuitem", name="Auth0 webhooks").click()  # the UI's navigation entry: the page inside
+        frame = page.frame_locator("iframe")
+        expect(frame.get_by_test_id("stream")).to_have_count(1, timeout=30_000)
+        expect(frame.get_by_role("link")).to_have_text(["stream 'crm'", "JSON"])
+        frame.get_by_role("link", name="stream 'crm'").click()
+        expect(frame.locator("h1")).to_have_text("Auth0 webhook stream crm", timeout=30_000)
+
+    token = requests.post(
+        f"{stack.api.base_url}/auth/token", json={"username": READER, "password": password}, timeout=30
+    ).json()["access_token"]
+    as_reader = requests.Session()
+    as_reader.headers["Authorization"] = f"Bearer {token}"
+    menu = as_reader.get(f"{base}/", timeout=30)  # where the menu entry points
+    assert menu.ok and menu.url == f"{base}/streams/", (menu.status_code, menu.url)
+    lines = as_reader.get(f"{base}/streams/api/streams", timeout=30).json()
+    assert [line["dag_id"] for line in lines] == ["auth0_webhooks__crm"]
+    assert as_reader.get(f"{base}/streams/auth0_webhooks__crm/api/status", timeout=30).ok
+    for name in ("siem", "audit", "later"):
+        dag_id = StreamNames.for_stream(name).dag_id
+        for path in (f"{dag_id}/", f"{dag_id}/api/status"):
+            answer = as_reader.get(f"{base}/streams/{path}", timeout=30)
+            assert answer.status_code == 403, f"{path} answered {answer.status_code} to a reader of crm alone"
 
 
 def test_a_missing_read_pool_is_named_on_the_status_page_with_the_command_that_creates_it(deployment):
