@@ -132,6 +132,7 @@ def delivery_dag(names: StreamNames, settings: Settings, *, description: str, do
             max_retry_delay=timedelta(minutes=10),
             execution_timeout=DELIVERY_TRY_TIMEOUT,
             dead_letter_after=settings.dead_letter_after,
+            dead_letter_max=settings.dead_letter_max,
             # each success is an event of the stream asset, the delivery's receipt (WebhookDeliveryOperator)
             map_index_template="{{ task.delivery_label }}",
             **stream,

@@ -50,10 +50,6 @@ class CheckpointError(AirflowFailException):
     """The run's checkpoint cannot be read: written by an earlier version of the provider, or edited."""
 
 
-class DeadLetterStoreFull(AirflowFailException):
-    """Parking more events would pass the dead-letter store's bound: the stream blocks, nothing is dropped."""
-
-
 class RedeliveryError(AirflowFailException):
     """The run's conf asks to redeliver what the dead-letter store does not hold."""
 

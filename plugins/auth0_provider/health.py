@@ -4,9 +4,16 @@ Pure: the status page (in the API server, from the metadata DB) and the alert ta
 Task SDK) each gather ``Signals`` their own way, and both judge them here, so that the page and the
 alerts never disagree about whether the stream is blocked.
 
-A stream is blocked when runs have been starting from the same watermark for ``BLOCKED_AFTER``
-without a commit moving it: the fetch begins an attempt (``records.Attempt``) when it starts from a
-new watermark, and the commit ends it once every delivery is accounted for.
+A stream is blocked when no run has committed for ``BLOCKED_AFTER``, whichever task stopped it:
+
+- runs have been starting from the same watermark without a commit moving it: the fetch begins an
+  attempt (``records.Attempt``) when it starts from a new watermark, and the commit ends it once every
+  delivery is accounted for;
+- or runs have been failing or waiting before the fetch ever began one: a stream's ``read_logs`` that
+  fails (Auth0 down, endless 429s, a broken watermark Variable), or a task that never starts because
+  its pool is missing. The status page finds the oldest live run since the last that succeeded
+  (``uncommitted_since``); the alerts, which see no runs, remember when they first saw the last live
+  commit (``records.CommitWatch``, ``watch``).
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Attempt, Failure, Reading, Trouble
+from auth0_provider.names import REDELIVER_PARAM
+from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Attempt, CommitWatch, Failure, Reading, Trouble
 from auth0_provider.watermark import Watermark
 
 FLOWING, BEHIND, BLOCKED, FAILING, PAUSED = "flowing", "behind", "blocked", "failing", "paused"
@@ -37,21 +46,29 @@ class Signals:
     paused: bool = False
     failed_run: str | None = None  # "run <id> failed at <task>", when the latest run failed
     committed_at: datetime | None = None  # the latest commit: failures before it are over
+    uncommitted_since: datetime | None = None  # since when live runs have started and none has committed
 
     @property
     def lag(self) -> timedelta | None:
         return self.reading.lag_behind(self.watermark) if self.reading else None
 
     def stuck_since(self, longer_than: timedelta) -> datetime | None:
-        """Since when runs have started from the current watermark, once that is ``longer_than`` ago."""
-        if self.attempt is None or self.now - self.attempt.since < longer_than:
+        """Since when runs have started without committing, once that is ``longer_than`` ago."""
+        starts = [moment for moment in (self.attempt and self.attempt.since, self.uncommitted_since) if moment]
+        since = min(starts, default=None)
+        if since is None or self.now - since < longer_than:
             return None
-        return self.attempt.since
+        return since
 
-    @property
-    def stuck_at(self) -> str:
-        """The log the runs keep starting from, for a sentence."""
-        return f"log {self.attempt.from_log_id}" if self.attempt and self.attempt.from_log_id else "the start"
+    def stuck(self, since: datetime) -> str:
+        """A sentence: what the runs have done since ``since`` without committing."""
+        if self.attempt is None:
+            return (
+                f"No run has committed since {since:%Y-%m-%d %H:%M} UTC, and none began reading: a task before "
+                "the fetch fails or never starts (read_logs failing, a missing pool)."
+            )
+        at = f"log {self.attempt.from_log_id}" if self.attempt.from_log_id else "the start"
+        return f"Runs have started from {at} since {since:%Y-%m-%d %H:%M} UTC without committing."
 
     def why(self) -> str | None:
         """What stops or fails the stream, most telling first; None when nothing does."""
@@ -63,6 +80,44 @@ class Signals:
             answer = f"the receiver answered {failure.status}" if failure.status else "no answer from the receiver"
             return f"Delivery {failure.label}: {answer}. {failure.reason}"
         return self.failed_run
+
+
+@dataclass(frozen=True)
+class RunSeen:
+    """One run of the stream's DAG, as the status page reads it."""
+
+    queued_at: datetime
+    state: str
+    live: bool  # a scheduled or triggered run that may move the watermark: not a backfill, replay or redelivery
+
+
+def is_live(conf: Mapping[str, Any] | None, backfill: bool = False) -> bool:
+    """Whether a run may move the watermark: not a backfill, and its conf names no replay and no redelivery."""
+    conf = conf or {}
+    return not backfill and not any(conf.get(key) for key in ("replay_from", "replay_to", REDELIVER_PARAM))
+
+
+def uncommitted_since(runs: Sequence[RunSeen]) -> datetime | None:
+    """When the oldest live run after the newest successful one was queued (``runs`` newest first): a run
+    that fails, or waits for ever on a task that never starts, counts whichever task stopped it."""
+    since = None
+    for run in runs:
+        if not run.live:
+            continue
+        if run.state == "success":
+            break
+        since = run.queued_at
+    return since
+
+
+def watch(previous: CommitWatch | None, committed_at: datetime | None, paused: bool, now: datetime) -> CommitWatch:
+    """What an alert check remembers: the last live commit it saw, and since when it has seen that one.
+
+    A new commit, or a paused DAG (nothing is due), starts the count again at ``now``.
+    """
+    if paused or previous is None or previous.committed_at != committed_at:
+        return CommitWatch(committed_at, now)
+    return previous
 
 
 @dataclass(frozen=True)
@@ -79,8 +134,7 @@ def status(signals: Signals) -> Status:
     why = signals.why()
     since = signals.stuck_since(BLOCKED_AFTER)
     if since is not None:
-        stuck = f"Runs have started from {signals.stuck_at} since {since:%Y-%m-%d %H:%M} UTC without committing."
-        return Status(BLOCKED, why or stuck, since)
+        return Status(BLOCKED, why or signals.stuck(since), since)
     if why is not None:
         return Status(FAILING, why)
     if signals.reading is not None and signals.reading.backlog:
@@ -102,8 +156,8 @@ def incidents(signals: Signals, alert_after: timedelta) -> dict[str, Incident]:
     found: dict[str, Incident] = {}
     since = signals.stuck_since(alert_after)
     if since is not None:
-        why = signals.why() or "no run has committed"
-        text = f"The stream has been blocked since {since:%Y-%m-%d %H:%M} UTC, at {signals.stuck_at}: {why}"
+        why = f" {signals.why()}" if signals.why() else ""
+        text = f"The stream has been blocked since {since:%Y-%m-%d %H:%M} UTC. {signals.stuck(since)}{why}"
         found[BLOCKED] = Incident(BLOCKED, since, text)
     if signals.dead_letters:
         shown = ", ".join(signals.dead_letters[:10]) + (", ..." if len(signals.dead_letters) > 10 else "")

@@ -28,11 +28,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from auth0_provider.dead_letters import index_from
+from auth0_provider.dead_letters import MAX_INDEX_PAGES, index_key, index_pages, read_index
 from auth0_provider.names import (
     ATTEMPT_KEY,
-    DEAD_LETTER_INDEX,
+    COMMIT_WATCH_KEY,
     DEAD_LETTER_PREFIX,
+    LAST_COMMIT_KEY,
     LAST_FAILURE_KEY,
     OPEN_INCIDENTS_KEY,
     READING_KEY,
@@ -44,6 +45,8 @@ from auth0_provider.records import (
     AUTH0_REFUSED,
     RETENTION_GAP,
     Attempt,
+    CommitRecord,
+    CommitWatch,
     DeadLetter,
     Failure,
     OpenIncidents,
@@ -123,13 +126,17 @@ class StreamLedger:
         self._state.delete(DEAD_LETTER_PREFIX + log_id)
 
     def index(self) -> list[str]:
-        return index_from(self._state.get(DEAD_LETTER_INDEX))
+        return read_index(self._state.get)
 
     def write_index(self, log_ids: list[str]) -> None:
-        if log_ids:
-            self._state.set(DEAD_LETTER_INDEX, log_ids)
-        else:
-            self._state.delete(DEAD_LETTER_INDEX)
+        """Write the index page by page (``dead_letters.index_key``), and delete the pages it no longer needs."""
+        pages = index_pages(log_ids)
+        for page, ids in enumerate(pages):
+            self._state.set(index_key(page), ids)
+        for stale in range(len(pages), MAX_INDEX_PAGES):
+            if self._state.get(index_key(stale)) is None:
+                break
+            self._state.delete(index_key(stale))
 
     # -- what the status page and the alerts read ------------------------------------------------
 
@@ -162,6 +169,19 @@ class StreamLedger:
 
     def last_failure(self) -> Failure | None:
         return Failure.from_json(self._state.get(LAST_FAILURE_KEY))
+
+    def note_commit(self, record: CommitRecord) -> None:
+        """A live run committed: whatever stopped the runs before it is over (``health.watch``)."""
+        self._state.set(LAST_COMMIT_KEY, record.to_json())
+
+    def last_commit(self) -> CommitRecord | None:
+        return CommitRecord.from_json(self._state.get(LAST_COMMIT_KEY))
+
+    def commit_watch(self) -> CommitWatch | None:
+        return CommitWatch.from_json(self._state.get(COMMIT_WATCH_KEY))
+
+    def note_commit_watch(self, watch: CommitWatch) -> None:
+        self._state.set(COMMIT_WATCH_KEY, watch.to_json())
 
     def open_incidents(self) -> OpenIncidents:
         return OpenIncidents.from_json(self._state.get(OPEN_INCIDENTS_KEY))

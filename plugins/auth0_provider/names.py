@@ -59,6 +59,8 @@ READING_KEY = "reading"  # records.Reading: the newest log Auth0 had when a live
 LAST_FAILURE_KEY = "last-failure"  # records.Failure: the latest failed delivery try, for the alerts
 TROUBLE_PREFIX = "trouble/"  # + records.AUTH0_REFUSED or RETENTION_GAP: records.Trouble
 OPEN_INCIDENTS_KEY = "alerts"  # records.OpenIncidents: what the alerts have told a person is open
+LAST_COMMIT_KEY = "last-commit"  # records.CommitRecord: the latest live commit, for the alerts
+COMMIT_WATCH_KEY = "commit-watch"  # records.CommitWatch: since when the alerts have seen that commit
 
 
 def read_ahead_variable(watermark_variable: str) -> str:

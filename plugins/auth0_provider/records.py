@@ -409,13 +409,34 @@ class Attempt:
             return None
 
 
+@dataclass(frozen=True)
+class CommitWatch:
+    """What the alerts remember between checks: the last live commit they saw (None: none yet), since when."""
+
+    committed_at: datetime | None
+    since: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"committed_at": iso(self.committed_at) if self.committed_at else None, "since": iso(self.since)}
+
+    @classmethod
+    def from_json(cls, value: Any) -> CommitWatch | None:
+        """None for anything else: the count starts again, which alerts later, never sooner."""
+        try:
+            committed = value["committed_at"]
+            return cls(from_iso(str(committed)) if committed else None, from_iso(str(value["since"])))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 # A blocked delivery is refused again at least every retry delay (10 minutes at most) or run (5 minutes).
 STALE_REJECTION = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Rejection:
-    """The receiver has refused the delivery ``key`` since ``first_at``: ``attempts`` times, last with ``status``."""
+    """The receiver has refused the delivery ``key`` since ``first_at`` (in the run ``run_id``): ``attempts``
+    times, last with ``status``."""
 
     key: str
     first_at: datetime
@@ -423,21 +444,24 @@ class Rejection:
     attempts: int
     status: int
     excerpt: str  # the start of the receiver's last answer, redacted
+    run_id: str | None = None  # the run that first refused it; None in a rejection kept by an earlier version
 
     @classmethod
-    def after(cls, earlier: Rejection | None, key: str, status: int, excerpt: str, now: datetime) -> Rejection:
+    def after(
+        cls, earlier: Rejection | None, key: str, status: int, excerpt: str, now: datetime, run_id: str | None = None
+    ) -> Rejection:
         """This rejection, counted with the earlier ones of the same delivery.
 
         One refused more than ``STALE_REJECTION`` ago was since delivered, or its stream moved on: the count
         starts again (a delivered delivery's rejection is not deleted, which would cost every delivery a call).
         """
         if earlier is None or earlier.key != key or now - earlier.last_at > STALE_REJECTION:
-            return cls(key, now, now, 1, status, excerpt)
-        return cls(key, earlier.first_at, now, earlier.attempts + 1, status, excerpt)
+            return cls(key, now, now, 1, status, excerpt, run_id)
+        return cls(key, earlier.first_at, now, earlier.attempts + 1, status, excerpt, earlier.run_id)
 
     def of_part(self, key: str, status: int, excerpt: str, now: datetime) -> Rejection:
         """A part of this refused batch, refused on its own: refused since the batch was."""
-        return Rejection(key, self.first_at, now, self.attempts, status, excerpt)
+        return Rejection(key, self.first_at, now, self.attempts, status, excerpt, self.run_id)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -447,6 +471,7 @@ class Rejection:
             "attempts": self.attempts,
             "status": self.status,
             "excerpt": self.excerpt,
+            **({"run_id": self.run_id} if self.run_id is not None else {}),
         }
 
     @classmethod
@@ -460,8 +485,9 @@ class Rejection:
                 int(value["attempts"]),
                 int(value["status"]),
                 str(value["excerpt"]),
+                str(value["run_id"]) if value.get("run_id") is not None else None,
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
 

@@ -24,9 +24,10 @@ _ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_\-/]*$")
 MAX_CONCURRENT_CALLS = 100
 MAX_DELIVERY_RETRIES = 20
 MAX_BATCH_SIZE = 1000
-# The dead-letter store's index is one value in Airflow's asset state store: 1,000 log ids fit within
-# its 64 KB policy limit ([state_store] max_value_storage_bytes).
-MAX_DEAD_LETTERS = 1000
+# The dead-letter store's index is split over state store keys (dead_letters.INDEX_PAGE ids each), so its
+# bound is a choice, not the 64 KB limit of one value: past it, refused deliveries are no longer parked.
+DEFAULT_DEAD_LETTER_MAX = 1000
+MAX_DEAD_LETTERS = 100_000
 MAX_EVENTS_PER_RUN = 1_000_000
 # A run holds its events in the fetch task's memory a few times over (read, cut into deliveries, paged).
 MAX_BYTES_PER_RUN = (1 * MIB, 512 * MIB)
@@ -71,7 +72,7 @@ class Settings:
     batch_size: int = 1
     on_gap: str = "fail"
     dead_letter_after: timedelta | None = timedelta(hours=1)  # None: never park
-    dead_letter_max: int = MAX_DEAD_LETTERS
+    dead_letter_max: int = DEFAULT_DEAD_LETTER_MAX
     max_events_per_run: int | None = None  # None: staging.default_max_events(batch_size)
     max_bytes_per_run: int = DEFAULT_MAX_BYTES
     alert_conn_id: str | None = None  # None: no alerts

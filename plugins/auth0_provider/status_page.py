@@ -26,20 +26,19 @@ from airflow.models.asset import AssetModel
 from airflow.models.xcom import XComModel
 from airflow.state import get_state_backend
 from airflow.utils.state import TaskInstanceState
-from airflow.utils.types import DagRunTriggeredByType
+from airflow.utils.types import DagRunTriggeredByType, DagRunType
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auth0_provider.dead_letters import index_from, to_redeliver
-from auth0_provider.health import Signals
+from auth0_provider.dead_letters import read_index, to_redeliver
+from auth0_provider.health import RunSeen, Signals, is_live, uncommitted_since
 from auth0_provider.names import (
     ATTEMPT_KEY,
     COMMIT_TASK,
     DAG_ID,
-    DEAD_LETTER_INDEX,
     DEAD_LETTER_PREFIX,
     DELIVER_TASK,
     FAILURE_XCOM_KEY,
@@ -76,6 +75,7 @@ from auth0_provider.status_view import (
 from auth0_provider.watermark import Watermark
 
 STILL_FAILING = (TaskInstanceState.FAILED, TaskInstanceState.UP_FOR_RETRY)
+RUNS_READ = 50  # the newest runs read to tell since when none has committed: past BLOCKED_AFTER at one a minute
 
 
 class StreamReader:
@@ -156,11 +156,25 @@ class StreamReader:
         ).all()
         return f"The latest run, {run.run_id}, failed at {', '.join(sorted(set(failed))) or 'no task'}."
 
+    def uncommitted_since(self) -> datetime | None:
+        """Since when live runs have been queued without one succeeding (``health.uncommitted_since``)."""
+        rows = self.session.execute(
+            select(DagRun.queued_at, DagRun.run_after, DagRun.state, DagRun.run_type, DagRun.conf)
+            .where(DagRun.dag_id == self.names.dag_id)
+            .order_by(DagRun.run_after.desc())
+            .limit(RUNS_READ)
+        ).all()
+        runs = [
+            RunSeen(queued or after, str(state), is_live(conf, backfill=run_type == DagRunType.BACKFILL_JOB))
+            for queued, after, state, run_type, conf in rows
+        ]
+        return uncommitted_since(runs)
+
     def view(self) -> StreamView:
         now = self.now
         dag = self.session.get(DagModel, self.names.dag_id)
         troubles = (Trouble.from_json(self.state(TROUBLE_PREFIX + kind)) for kind in (AUTH0_REFUSED, RETENTION_GAP))
-        index = index_from(self.state(DEAD_LETTER_INDEX))
+        index = read_index(self.state)
         found = (CommitRecord.from_json(value) for value in self.xcoms("return_value", COMMIT_TASK))
         commits = [commit for commit in found if commit is not None]
         signals = Signals(
@@ -174,6 +188,7 @@ class StreamReader:
             paused=bool(dag and dag.is_paused),
             failed_run=self.failed_run(),
             committed_at=max((commit.at for commit in commits), default=None),
+            uncommitted_since=self.uncommitted_since(),
         )
         usage = (Auth0Usage.from_json(value) for value in self.xcoms(USAGE_XCOM_KEY, *READERS))
         shown = index[:SHOWN_DEAD_LETTERS]
@@ -322,9 +337,9 @@ def _redeliver(names: StreamNames, body: RedeliverBody, user: Any, session: Sess
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.sdk.exceptions import AirflowException
 
-    index = index_from(StreamReader(session, datetime.now(UTC), names).state(DEAD_LETTER_INDEX))
+    index = read_index(StreamReader(session, datetime.now(UTC), names).state)
     try:
-        to_redeliver(body.log_ids, index)
+        to_redeliver(body.log_ids, index, names.stream.name)
     except AirflowException as exc:
         raise HTTPException(400, str(exc)) from None
     run = trigger_dag(

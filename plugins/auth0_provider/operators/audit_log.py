@@ -231,7 +231,7 @@ class Auth0AuditLogOperator(BaseOperator, SkipMixin):
     def _redeliver(self, context: Context, asked: Any) -> list[dict[str, Any]]:
         """Send dead letters again, byte for byte under the same keys; the watermark is neither read nor written."""
         ledger = StreamLedger(context, self.stream)
-        log_ids = to_redeliver(asked, ledger.index())
+        log_ids = to_redeliver(asked, ledger.index(), self.stream.name)
         letters = {log_id: ledger.dead_letter(log_id) for log_id in log_ids}
         gone = tuple(log_id for log_id, letter in letters.items() if letter is None)
         deliveries = [letter.delivery for letter in letters.values() if letter is not None]

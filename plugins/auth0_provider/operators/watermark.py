@@ -14,7 +14,7 @@ from auth0_provider.ledger import StreamLedger
 from auth0_provider.names import DELIVER_TASK, FETCH_TASK, STREAM, WATERMARK_VARIABLE, StreamNames
 from auth0_provider.receipts import Verdict, judge, missing_message
 from auth0_provider.records import SKIPPED_BY_HAND, Checkpoint, CommitRecord, DeadLetter, DeliveryRef
-from auth0_provider.settings import MAX_DEAD_LETTERS
+from auth0_provider.settings import DEFAULT_DEAD_LETTER_MAX
 from auth0_provider.staging import staged_delivery
 from auth0_provider.watermark import Watermark, WatermarkStore, plan_commit
 
@@ -32,9 +32,11 @@ class Auth0WatermarkCommitOperator(BaseOperator):
     fails the commit, with what to do about it.
 
     The commit is the one writer of the dead-letter store's index (``dead_letters``): it adds the
-    events this run's deliveries parked and those skipped by hand, and fails rather than pass
-    ``dead_letter_max``, so that the stream waits instead of dropping one. A redelivery run's
-    commit takes what it delivered off the index; neither touches the watermark.
+    events this run's deliveries parked and those skipped by hand, always, so that every event the
+    watermark passes can be redelivered. ``dead_letter_max`` bounds parking, not the index: once the
+    store holds that many, deliveries park nothing more and the stream waits on them
+    (``dead_letters.park_decision``). A redelivery run's commit takes what it delivered off the
+    index; neither touches the watermark.
 
     Wire it downstream of every delivery with ``trigger_rule="none_failed"`` (an empty map skips
     the deliveries; the watermark must still advance) and ``max_active_tis_per_dag=1`` so that two
@@ -42,7 +44,7 @@ class Auth0WatermarkCommitOperator(BaseOperator):
 
     :param checkpoint: the fetch task's ``records.Checkpoint``, as JSON; a replay's names its window,
         and then the watermark is not touched.
-    :param dead_letter_max: how many events the dead-letter store may hold.
+    :param dead_letter_max: how many events the dead-letter store holds before parking stops (for the log).
     """
 
     template_fields = ("checkpoint",)
@@ -55,7 +57,7 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         checkpoint: Any,
         watermark_variable: str = WATERMARK_VARIABLE,
         stream: Asset = STREAM,
-        dead_letter_max: int = MAX_DEAD_LETTERS,
+        dead_letter_max: int = DEFAULT_DEAD_LETTER_MAX,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("inlets", [stream])
@@ -96,7 +98,9 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         if write or not checkpoint.read_new:  # caught up: the stream is not blocked at this watermark
             ledger.end_attempt()
         self.log.info("%s", reason)
-        return self._record("live", verdict, moved=write, end=checkpoint.end if write else None).to_json()
+        record = self._record("live", verdict, moved=write, end=checkpoint.end if write else None)
+        ledger.note_commit(record)
+        return record.to_json()
 
     def _record(self, kind: str, verdict: Verdict, *, moved: bool, end: Watermark | None = None) -> CommitRecord:
         parked = len(verdict.parked)
@@ -149,24 +153,26 @@ class Auth0WatermarkCommitOperator(BaseOperator):
         return letters
 
     def _index(self, ledger: StreamLedger, parked: Sequence[str], skipped: Sequence[DeadLetter] = ()) -> None:
-        """Count parked and skipped events in the dead-letter store, or fail if it would pass its bound."""
+        """Count parked and skipped events in the dead-letter store: every one, whatever its bound."""
         if not parked and not skipped:
             return
-        index = index_with(
-            ledger.index(),
-            [*parked, *(letter.log_id for letter in skipped)],
-            self.dead_letter_max,
-            StreamNames.of_watermark(self.watermark_variable).setting,
-        )
+        index = index_with(ledger.index(), [*parked, *(letter.log_id for letter in skipped)])
         ledger.keep(skipped)
         ledger.write_index(index)
         self.log.warning(
-            "The dead-letter store holds %d event(s) (at most %d); %d parked by this run: %s",
+            "The dead-letter store holds %d event(s) (parking stops at %d); %d parked by this run: %s",
             len(index),
             self.dead_letter_max,
             len(parked),
             ", ".join(parked) or "none",
         )
+        if len(index) >= self.dead_letter_max:
+            self.log.warning(
+                "The dead-letter store is full: deliveries the receiver refuses are no longer parked, so the "
+                'stream waits on them. Redeliver what the receiver now accepts (conf {"redeliver": "all"}, or '
+                "the status page), or raise %s.",
+                StreamNames.of_watermark(self.watermark_variable).setting("DEAD_LETTER_MAX"),
+            )
 
     def _end_redelivery(self, ledger: StreamLedger, checkpoint: Checkpoint, verdict: Verdict) -> None:
         delivered = {log_id for planned in verdict.delivered for log_id in planned.log_ids}

@@ -75,10 +75,11 @@ class WebhookDeliveryOperator(HttpOperator):
     marked failed) finds its receipt and does not send again.
 
     A delivery whose content the receiver refuses (``WebhookRejected``) is recorded as a
-    ``records.Rejection``; once refused for ``dead_letter_after`` while other deliveries succeed
-    (``dead_letters.park_decision``), it is parked: a batch is cut in halves, each sent under its own
-    key, until only the refused events are left, and those are kept in the dead-letter store. The
-    task then succeeds, its receipt naming the parked log ids, so the watermark moves on.
+    ``records.Rejection``; once refused for ``dead_letter_after`` while other deliveries succeed, and
+    while the store holds fewer than ``dead_letter_max`` (``dead_letters.park_decision``), it is
+    parked: a batch is cut in halves, each sent under its own key, until only the refused events are
+    left, and those are kept in the dead-letter store. The task then succeeds, its receipt naming the
+    parked log ids, so the watermark moves on.
 
     Sending always goes through WebhookHook (signing, timeouts, status handling), whatever the
     connection's type, and never in deferrable mode: the triggerer would send it unsigned.
@@ -87,6 +88,7 @@ class WebhookDeliveryOperator(HttpOperator):
     :param delivery_ref: where to find the delivery instead (the fetch task's output, mapped).
     :param source_task_id: the task whose XCom pages ``delivery_ref`` points into.
     :param dead_letter_after: how long a delivery is refused before it is parked; None never parks.
+    :param dead_letter_max: how many events the dead-letter store holds before parking stops; None: no bound.
     """
 
     # Nothing is rendered: not the body, which is event content, and not the connection id or endpoint,
@@ -102,6 +104,7 @@ class WebhookDeliveryOperator(HttpOperator):
         source_task_id: str = FETCH_TASK,
         stream: Asset = STREAM,
         dead_letter_after: timedelta | None = None,
+        dead_letter_max: int | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("http_conn_id", WebhookHook.default_conn_name)
@@ -120,6 +123,7 @@ class WebhookDeliveryOperator(HttpOperator):
         self.source_task_id = source_task_id
         self.stream = stream
         self.dead_letter_after = dead_letter_after
+        self.dead_letter_max = dead_letter_max
 
     @property
     def delivery_label(self) -> str:
@@ -194,16 +198,17 @@ class WebhookDeliveryOperator(HttpOperator):
             self.log.warning("Refused again: %s stays in the dead-letter store", ", ".join(self.delivery.log_ids))
             raise refused
         ledger, now = StreamLedger(context, self.stream), datetime.now(UTC)
-        rejection = Rejection.after(
-            ledger.rejection(self.delivery.key), self.delivery.key, refused.status, refused.excerpt, now
-        )
+        key, run_id = self.delivery.key, context["run_id"]
+        rejection = Rejection.after(ledger.rejection(key), key, refused.status, refused.excerpt, now, run_id)
         ledger.record_rejection(rejection)
         park, why = park_decision(
             rejection,
             self.dead_letter_after,
             now,
-            lambda: ledger.receipts(rejection.first_at),
+            lambda: ledger.receipts(self._receipts_from(context, rejection)),
             stream_of(self.dag_id).setting,
+            lambda: len(ledger.index()),
+            self.dead_letter_max,
         )
         if not park:
             self.log.warning("Not parked: %s", why)
@@ -271,6 +276,19 @@ class WebhookDeliveryOperator(HttpOperator):
             StreamLedger(context, self.stream).forget_rejection(self.delivery.key)
         except Exception:
             self.log.warning("Could not reset this delivery's refusals", exc_info=True)
+
+    def _receipts_from(self, context: Context, rejection: Rejection) -> datetime:
+        """Where the receipts that may let a delivery be parked begin: its first refusal, or the attempt this run
+        resumes, when earlier, so that the receipts of the run that first refused it (its neighbours, accepted
+        before it) are among them."""
+        if rejection.run_id is None:
+            return rejection.first_at
+        try:
+            checkpoint = context["ti"].xcom_pull(task_ids=self.source_task_id, key=CHECKPOINT_XCOM_KEY)
+            return min(rejection.first_at, Checkpoint.from_json(checkpoint).receipts_since)
+        except Exception:
+            self.log.warning("Could not read this run's checkpoint: counting receipts since the first refusal")
+            return rejection.first_at
 
     def _earlier_receipt(self, context: Context) -> Receipt | None:
         """This delivery's receipt from an earlier try; unreadable, it costs a duplicate, never an event."""

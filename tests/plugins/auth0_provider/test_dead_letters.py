@@ -7,9 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from auth0_provider.dead_letters import dead_letter, index_with, park_decision, to_redeliver
+from auth0_provider.dead_letters import (
+    INDEX_PAGE,
+    dead_letter,
+    index_key,
+    index_pages,
+    index_with,
+    park_decision,
+    read_index,
+    to_redeliver,
+)
 from auth0_provider.events import LogEvent
-from auth0_provider.exceptions import DeadLetterStoreFull, RedeliveryError
+from auth0_provider.exceptions import RedeliveryError
 from auth0_provider.records import PARKED, SKIPPED_BY_HAND, DeadLetter, Delivery, Receipt, Rejection
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -20,12 +29,12 @@ def event(n: int) -> LogEvent:
     return LogEvent.from_raw(json.dumps({"log_id": f"900{n:053d}", "type": "sapi", "description": f"{{{{ n{n} }}}}"}))
 
 
-def refused_since(first: datetime, attempts: int = 3) -> Rejection:
-    return Rejection("k", first, NOW, attempts, 422, "unknown field")
+def refused_since(first: datetime, attempts: int = 3, run_id: str | None = None) -> Rejection:
+    return Rejection("k", first, NOW, attempts, 422, "unknown field", run_id)
 
 
-def other_receipt(at: datetime) -> Receipt:
-    return Receipt("other", ("900099",), 200, at)
+def other_receipt(at: datetime, run_id: str | None = None) -> Receipt:
+    return Receipt("other", ("900099",), 200, at, run_id)
 
 
 def test_a_delivery_refused_for_the_whole_period_while_others_succeed_is_parked():
@@ -54,6 +63,45 @@ def test_a_delivery_is_not_parked_when_nothing_else_succeeded_since_it_was_first
     assert "no other delivery succeeded" in why
 
 
+def test_a_poison_whose_neighbours_in_its_first_run_were_accepted_before_it_was_refused_is_parked():
+    """The backlog fills every run to its cap: later runs send it alone, so nothing succeeds after it."""
+    neighbours = [other_receipt(NOW - HOUR - timedelta(seconds=s), "scheduled__1") for s in (1, 2, 3)]
+    park, why = park_decision(refused_since(NOW - HOUR, run_id="scheduled__1"), HOUR, NOW, lambda: neighbours)
+    assert park
+    assert "3 other(s) succeeded" in why
+
+
+def test_deliveries_accepted_before_the_first_refusal_by_another_run_do_not_park_it():
+    earlier = [other_receipt(NOW - HOUR - timedelta(seconds=1), "scheduled__0")]
+    park, why = park_decision(refused_since(NOW - HOUR, run_id="scheduled__1"), HOUR, NOW, lambda: earlier)
+    assert not park
+    assert "nor in the run that first refused it" in why
+
+
+def test_a_receiver_that_refuses_every_delivery_of_the_run_parks_none_of_them():
+    refused_too = [Receipt("other", ("900099",), 422, NOW - HOUR, "scheduled__1", parked=("900099",))]
+    park, _ = park_decision(refused_since(NOW - HOUR, run_id="scheduled__1"), HOUR, NOW, lambda: refused_too)
+    assert not park
+
+
+def test_a_full_store_parks_nothing_more_and_says_how_to_make_room():
+    rejection = refused_since(NOW - HOUR)
+    others = [other_receipt(NOW - HOUR / 2)]
+    park, why = park_decision(rejection, HOUR, NOW, lambda: others, held=lambda: 3, bound=3)
+    assert not park
+    assert "holds 3 event(s), AUTH0_WEBHOOKS_DEAD_LETTER_MAX is 3" in why
+    assert '{"redeliver": "all"}' in why and "raise AUTH0_WEBHOOKS_DEAD_LETTER_MAX" in why
+    assert park_decision(rejection, HOUR, NOW, lambda: others, held=lambda: 2, bound=3)[0]
+
+
+def test_the_store_is_not_counted_for_a_delivery_that_would_not_be_parked_anyway():
+    def uncounted():
+        raise AssertionError("the store was read for a delivery refused too briefly")
+
+    park, _ = park_decision(refused_since(NOW), HOUR, NOW, lambda: [], held=uncounted, bound=3)
+    assert not park
+
+
 def test_parking_turned_off_never_parks():
     park, why = park_decision(refused_since(NOW - 30 * HOUR), None, NOW, lambda: [other_receipt(NOW)])
     assert not park
@@ -79,10 +127,23 @@ def test_a_single_dead_letter_is_the_delivery_as_it_was_refused():
     assert (letter.status, letter.excerpt, letter.attempts, letter.first_at) == (422, "unknown field", 13, NOW - HOUR)
 
 
-def test_the_index_grows_in_order_without_repeats_and_refuses_to_pass_its_bound():
-    assert index_with(["a", "b"], ["b", "c"], 3) == ["a", "b", "c"]
-    with pytest.raises(DeadLetterStoreFull, match=r"holds 2 event\(s\).*would add 2.*DEAD_LETTER_MAX \(3\)"):
-        index_with(["a", "b"], ["c", "d"], 3)
+def test_the_index_grows_in_order_without_repeats_and_takes_everything_it_is_given():
+    assert index_with(["a", "b"], ["b", "c"]) == ["a", "b", "c"]
+    assert len(index_with([str(n) for n in range(1000)], [str(n) for n in range(1000, 2500)])) == 2500
+
+
+def test_the_index_is_split_over_keys_each_within_the_state_stores_64_kb_and_read_back_whole():
+    log_ids = [f"90020261130{n:045d}" for n in range(2 * INDEX_PAGE + 1)]
+    store = {index_key(page): ids for page, ids in enumerate(index_pages(log_ids))}
+    assert list(store) == ["dead-letters", "dead-letters/2", "dead-letters/3"]
+    assert all(len(json.dumps(ids).encode()) < 64 * 1024 for ids in store.values())
+    assert read_index(store.get) == log_ids
+    assert read_index({}.get) == []
+
+
+def test_a_redelivery_of_an_unknown_log_id_names_the_streams_own_asset():
+    with pytest.raises(RedeliveryError, match="status page of 'auth0_webhooks__crm'"):
+        to_redeliver(["z"], ["a"], "auth0_webhooks__crm")
 
 
 def test_a_redelivery_takes_all_or_the_named_log_ids_and_refuses_what_the_store_does_not_hold():

@@ -13,13 +13,17 @@ from auth0_provider.health import (
     PARKED_EVENTS,
     PAUSED,
     Incident,
+    RunSeen,
     Signals,
     announced,
     incidents,
+    is_live,
     plan_alerts,
     status,
+    uncommitted_since,
+    watch,
 )
-from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Attempt, Failure, Reading, Trouble
+from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Attempt, CommitWatch, Failure, Reading, Trouble
 from auth0_provider.watermark import Watermark
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -57,6 +61,53 @@ def test_runs_starting_from_one_watermark_for_fifteen_minutes_are_blocked_since_
 
 def test_a_run_still_under_way_is_not_blocked():
     assert status(signals(attempt=Attempt(MARK.log_id, NOW - timedelta(minutes=4)))).state == FLOWING
+
+
+def test_runs_failing_before_any_began_an_attempt_for_fifteen_minutes_are_blocked():
+    """A stream's read_logs failing, or a task that never starts: no attempt, yet no run commits."""
+    since = NOW - BLOCKED_AFTER
+    judged = status(signals(uncommitted_since=since))
+    assert (judged.state, judged.since) == (BLOCKED, since)
+    assert "none began reading" in judged.reason
+    assert status(signals(uncommitted_since=NOW - timedelta(minutes=4))).state == FLOWING
+    found = incidents(signals(uncommitted_since=NOW - 2 * HALF_HOUR), HALF_HOUR)
+    assert found[BLOCKED].since == NOW - 2 * HALF_HOUR
+
+
+def test_the_oldest_live_run_after_the_newest_successful_one_is_since_when_none_committed():
+    def run(minutes_ago: int, state: str, live: bool = True) -> RunSeen:
+        return RunSeen(NOW - timedelta(minutes=minutes_ago), state, live)
+
+    newest_first = [
+        run(1, "running"),
+        run(5, "failed", live=False),
+        run(6, "failed"),
+        run(11, "success"),
+        run(16, "failed"),
+    ]
+    assert uncommitted_since(newest_first) == NOW - timedelta(minutes=6)
+    assert uncommitted_since([run(1, "success"), run(6, "failed")]) is None
+    assert uncommitted_since([run(3, "running"), run(8, "queued")]) == NOW - timedelta(minutes=8)
+    assert uncommitted_since([]) is None
+
+
+def test_backfills_replays_and_redeliveries_are_not_live_runs():
+    assert is_live(None) and is_live({}) and is_live({"redeliver": None, "replay_from": ""})
+    assert not is_live({}, backfill=True)
+    assert not is_live({"redeliver": "all"})
+    assert not is_live({"replay_from": "2026-12-01T00:00:00Z", "replay_to": "2026-12-01T01:00:00Z"})
+
+
+def test_an_alert_check_counts_from_when_it_first_saw_the_last_commit_and_starts_again_on_a_new_one():
+    committed = NOW - timedelta(hours=2)
+    first = watch(None, committed, paused=False, now=NOW)
+    assert first == CommitWatch(committed, NOW)
+    later = NOW + HALF_HOUR
+    assert watch(first, committed, paused=False, now=later) == first  # the same commit: still since NOW
+    assert watch(first, later, paused=False, now=later) == CommitWatch(later, later)  # a new commit
+    assert watch(first, committed, paused=True, now=later) == CommitWatch(committed, later)  # paused: nothing due
+    assert CommitWatch.from_json(first.to_json()) == first
+    assert CommitWatch.from_json({"since": "x"}) is None
 
 
 def test_the_reason_for_a_blocked_stream_is_the_receivers_answer_to_the_failed_delivery():

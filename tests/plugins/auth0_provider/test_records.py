@@ -134,6 +134,16 @@ def test_a_rejection_counts_from_the_first_refusal_until_it_goes_stale():
         assert Rejection.from_json(edited) is None
 
 
+def test_a_rejection_remembers_the_run_that_first_refused_it_and_reads_one_kept_without_it():
+    first = Rejection.after(None, "k", 422, "no", NOW, "scheduled__1")
+    later = Rejection.after(first, "k", 422, "no", NOW + timedelta(minutes=5), "scheduled__2")
+    assert later.run_id == "scheduled__1"
+    assert later.of_part("k-part", 422, "", NOW).run_id == "scheduled__1"
+    assert Rejection.from_json(through_json(later.to_json())) == later
+    kept_before = {key: value for key, value in later.to_json().items() if key != "run_id"}
+    assert Rejection.from_json(kept_before).run_id is None
+
+
 def test_a_receipt_names_the_events_it_parked_and_a_checkpoint_its_redelivery():
     receipt = Receipt("batch_x", ("900002", "900003"), 422, NOW, parked=("900003",))
     assert Receipt.from_event(through_json(receipt.to_extra())) == receipt

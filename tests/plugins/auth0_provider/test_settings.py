@@ -51,7 +51,7 @@ def test_log_types_accept_known_codes():
         ("dead_letter_after", "1 hour", "'90s', '15m', '1h' or '2d'"),
         ("dead_letter_after", "0m", "'never' to turn parking off"),
         ("dead_letter_after", "1.5h", "a whole number above 0"),
-        ("dead_letter_max", "0", "whole number from 1 to 1000"),
+        ("dead_letter_max", "0", "whole number from 1 to 100000"),
         ("max_events_per_run", "0", "whole number from 1 to 1000000"),
         ("max_bytes_per_run", "64 MiB", "a size from 1 MB to 512 MB"),
         ("max_bytes_per_run", "2GB", "a size from 1 MB to 512 MB"),

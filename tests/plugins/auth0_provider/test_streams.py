@@ -177,7 +177,15 @@ def test_messages_name_a_streams_setting_by_its_key_in_the_file_and_the_single_d
 
 
 def test_a_full_dead_letter_store_names_the_streams_own_bound():
-    from auth0_provider.dead_letters import index_with
+    from datetime import UTC, datetime, timedelta
 
-    with pytest.raises(Exception, match=r"streams\.crm\.dead_letter_max \(streams file\) \(1\)"):
-        index_with(["a"], ["b"], 1, StreamNames.for_stream("crm").setting)
+    from auth0_provider.dead_letters import park_decision
+    from auth0_provider.records import Receipt, Rejection
+
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    refused = Rejection("k", now - timedelta(hours=2), now, 3, 422, "")
+    others = [Receipt("other", ("900099",), 200, now - timedelta(hours=1))]
+    setting = StreamNames.for_stream("crm").setting
+    park, why = park_decision(refused, timedelta(hours=1), now, lambda: others, setting, lambda: 1, 1)
+    assert not park
+    assert "streams.crm.dead_letter_max (streams file) is 1" in why
