@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from auth0_provider.names import COMMIT_TASK, DEAD_LETTER_INDEX, DEAD_LETTER_PREFIX, DELIVER_TASK, REDELIVER_PARAM
+from auth0_provider.dead_letters import read_index
+from auth0_provider.names import COMMIT_TASK, DEAD_LETTER_PREFIX, DELIVER_TASK, REDELIVER_PARAM
 from auth0_provider.records import batch_id
 from tests.airflow_stack import Stack, unpaused_stack
 from tests.faults.promise import Promise
@@ -77,7 +78,7 @@ def wait_past(moment: float, seconds: float) -> None:
 
 
 def store_index(stack: Stack) -> list[str]:
-    return stack.asset_state(DEAD_LETTER_INDEX) or []
+    return read_index(stack.asset_state)
 
 
 def parked(stack: Stack, promise: Promise, count: int) -> tuple[list[str], str, float, str]:
@@ -163,15 +164,16 @@ def test_a_poison_event_in_a_batch_of_100_is_parked_alone_and_its_99_neighbours_
     promise.settle(duplicates=0)
 
 
-def held_past_dead_letter_after(stack: Stack, promise: Promise, events: list[str]) -> str:
-    """Two runs more than DEAD_LETTER_AFTER apart fail: nothing is parked, the watermark waits. The second's id."""
+def held_past_dead_letter_after(stack: Stack, promise: Promise, events: list[str], index: list[str] = ()) -> str:
+    """Two runs more than DEAD_LETTER_AFTER apart fail: nothing more is parked (the store holds ``index``), the
+    watermark waits. The second's id."""
     _, state = run(stack, promise)
     assert state == "failed"
     wait_past(time.time(), AFTER)
     run_id, state = run(stack, promise)
     assert state == "failed"
     assert stack.watermark() != events[-1]
-    assert store_index(stack) == []
+    assert sorted(store_index(stack)) == sorted(index)
     return run_id
 
 
@@ -218,30 +220,70 @@ def test_with_parking_turned_off_a_poison_event_holds_the_stream(stack, promise)
     promise.settle(duplicates=0)
 
 
-def test_a_full_dead_letter_store_holds_the_watermark_and_drops_nothing(stack, promise):
-    events = expected(stack, promise, 5)
-    poisons = events[:4]  # one more than the store holds
+def test_a_run_that_parks_more_than_dead_letter_max_indexes_every_one_and_a_full_store_only_stops_parking(
+    stack, promise
+):
+    """DEAD_LETTER_MAX is 3 and one resumed run parks 5: all 5 are indexed, redeliverable, and the watermark moves.
+    The store, full, parks nothing more: a sixth refused event holds the stream, with the way out in its log,
+    until the healed receiver gets the 5 by a redelivery and the sixth by the next run. No hand edit."""
+    run(stack, promise, {REDELIVER_PARAM: "all"})  # whatever an earlier test left in the store
+    events = expected(stack, promise, 6)
+    poisons = events[:5]  # more than the store's bound, refused in one run
     for log_id in poisons:
         stack.receiver.refuse_log_ids[log_id] = REFUSED
-    stack.receiver.hang[events[4]] = 2.0
     _, state = run(stack, promise)
     assert state == "failed"
     promise.park(poisons)
     wait_past(max(first_refusal(stack.receiver, log_id) for log_id in poisons), AFTER)
     run_id, state = run(stack, promise)
-    assert state == "failed"
-    assert "more than AUTH0_WEBHOOKS_DEAD_LETTER_MAX (3). Nothing was dropped" in stack.task_log(run_id, COMMIT_TASK)
-    assert stack.watermark() != events[-1]
-    assert store_index(stack) == []
-
-    with stack.settings(dead_letter_max="10"):  # room made: the commit, cleared, goes on
-        stack.clear(run_id, [(COMMIT_TASK, -1)])
-        assert stack.wait(run_id) == "success"
+    assert state == "success"
     assert stack.watermark() == events[-1]
-    assert store_index(stack) == poisons
+    assert sorted(store_index(stack)) == sorted(poisons)  # every one reachable by redelivery
+    commit_log = stack.task_log(run_id, COMMIT_TASK)
+    assert "The dead-letter store holds 5 event(s) (parking stops at 3)" in commit_log
+    assert "The dead-letter store is full" in commit_log and "AUTH0_WEBHOOKS_DEAD_LETTER_MAX" in commit_log
 
-    stack.receiver.refuse_log_ids.clear()
-    _, state = run(stack, promise, {REDELIVER_PARAM: poisons})
+    sixth, after_it = expected(stack, promise, 2)  # refused while the store is full: it waits, it is not parked
+    stack.receiver.refuse_log_ids[sixth] = REFUSED
+    run_id = held_past_dead_letter_after(stack, promise, [sixth, after_it], index=poisons)
+    deliver_log = stack.task_log(run_id, DELIVER_TASK, 0)
+    assert "the dead-letter store is full: it holds 5 event(s), AUTH0_WEBHOOKS_DEAD_LETTER_MAX is 3" in deliver_log
+    assert '{"redeliver": "all"}' in deliver_log
+
+    stack.receiver.refuse_log_ids.clear()  # healed: a redelivery sends the 5, the next run the sixth
+    _, state = run(stack, promise, {REDELIVER_PARAM: "all"})
     assert state == "success"
     assert store_index(stack) == []
+    recovers(stack, promise, [sixth, after_it])
+    promise.settle(duplicates=0)
+
+
+def test_a_poison_last_in_a_run_at_its_cap_is_parked_though_every_later_run_sends_it_alone(stack, promise):
+    """The backlog fills every run to MAX_EVENTS_PER_RUN, so each run that resumes re-reads the same window and
+    sends only the refused delivery: nothing succeeds after its first refusal. Its neighbours, accepted before it
+    in the run that first refused it, show the receiver works, so it is parked and the backlog drains."""
+    with stack.settings(max_events_per_run="4", concurrent_calls="1"):  # one at a time: the poison goes last
+        events = expected(stack, promise, 8)
+        poison = events[3]
+        stack.receiver.refuse_log_ids[poison] = REFUSED
+        _, state = run(stack, promise)
+        assert state == "failed"
+        refused_at = first_refusal(stack.receiver, poison)
+        accepted = [r.received_at for r in stack.receiver.requests if r.status == 200]
+        assert accepted and max(accepted) < refused_at  # every neighbour was accepted before the refusal
+
+        promise.park([poison])
+        wait_past(refused_at, AFTER)
+        run_id, state = run(stack, promise)
+        assert state == "success"
+        assert "refused 2 time(s)" in stack.task_log(run_id, DELIVER_TASK, 0)
+        assert store_index(stack) == [poison]
+        for _ in range(3):  # the rest of the backlog, in runs of 4 (a drain run may have taken it already)
+            if stack.watermark() == events[-1]:
+                break
+            run(stack, promise)
+    assert stack.watermark() == events[-1]
+    stack.receiver.refuse_log_ids.clear()
+    _, state = run(stack, promise, {REDELIVER_PARAM: [poison]})
+    assert state == "success"
     promise.settle(duplicates=0)
