@@ -24,10 +24,18 @@ from alert_channel import SmtpChannel
 from auth0_provider import metrics
 from auth0_provider.events import log_id_key, parse_date
 from auth0_provider.health import TITLES
-from auth0_provider.names import ALERTS_DAG_ID, DAG_ID, DEAD_LETTER_INDEX, STATUS_URL_PREFIX, WATERMARK_VARIABLE
+from auth0_provider.names import (
+    ALERTS_DAG_ID,
+    ATTEMPT_KEY,
+    DAG_ID,
+    DEAD_LETTER_INDEX,
+    STATUS_URL_PREFIX,
+    WATERMARK_VARIABLE,
+)
 from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP
 from tests.airflow_stack import Stack, unpaused_stack
 from tests.browser import browser_page, screenshot
+from tests.faults.promise import Promise
 from tests.statsd_listener import StatsdListener
 from tests.support import user_creations
 
@@ -266,3 +274,36 @@ def test_each_alert_reaches_the_channel_once_when_its_incident_opens_and_once_wh
     time.sleep(2)
     assert len(story.subjects()) == 8
     assert all(story.subjects().count(s) == 1 for s in story.subjects())
+
+
+def test_runs_that_fail_before_they_begin_reading_are_told_as_blocked_and_cleared_once_one_commits(story, request):
+    """Any run that does not commit counts toward "blocked", whichever task stopped it. Here the watermark
+    Variable is broken, so the fetch fails before it begins an attempt, as a stream's read_logs that fails, or a
+    task whose pool is missing, never begins one. Told once ALERT_AFTER (60 s) has passed since the alerts last
+    saw a commit; cleared by the next run that commits."""
+    stack, api = story.stack, story.stack.api
+    promise = Promise(request.node.originalname, stack.receiver.delivered_log_ids, stack.watermark)
+    assert story.run() == "success"
+    assert story.check_alerts() == "success"  # the alerts see this commit
+    seen = len(story.subjects())
+    mark = api.call("GET", f"/variables/{WATERMARK_VARIABLE}")["value"]
+    waiting = [event.log_id for event in user_creations(stack.standin, datetime.now(UTC) - timedelta(minutes=1), 1)]
+    promise.expect(waiting)
+
+    broken_at = time.time()
+    api.call("PATCH", f"/variables/{WATERMARK_VARIABLE}", json={"key": WATERMARK_VARIABLE, "value": "not json"})
+    assert story.run() == "failed"
+    assert stack.asset_state(ATTEMPT_KEY) is None  # no attempt began: the old rule saw nothing
+    time.sleep(max(0.0, broken_at + ALERT_AFTER + 1 - time.time()))
+    assert story.check_alerts() == "success"
+    story.channel.wait_for(seen + 1, timeout=30)
+    blocked = story.channel.messages()[seen]
+    assert blocked.subject == f"[{DAG_ID}] {TITLES['blocked']}"
+    assert "none began reading" in blocked.body
+
+    api.call("PATCH", f"/variables/{WATERMARK_VARIABLE}", json={"key": WATERMARK_VARIABLE, "value": mark})
+    assert story.run() == "success"
+    assert story.check_alerts() == "success"
+    story.channel.wait_for(seen + 2, timeout=30)
+    assert story.subjects()[seen + 1] == f"[{DAG_ID}] cleared: {TITLES['blocked']}"
+    promise.settle(duplicates=0)
