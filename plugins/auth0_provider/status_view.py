@@ -38,6 +38,7 @@ class StreamView:
     dead_letters: tuple[DeadLetter, ...]
     dead_letter_count: int
     usage: Auth0Usage  # over the last HOURS hours
+    uncommitted_since: datetime | None = None  # live runs have been queued since then and none has committed
 
     @classmethod
     def of(
@@ -67,6 +68,7 @@ class StreamView:
                 sum(u.rate_limit_waits for u in usage),
                 round(sum(u.waited_seconds for u in usage), 1),
             ),
+            uncommitted_since=signals.uncommitted_since,
         )
 
     @property
@@ -79,6 +81,7 @@ class StreamView:
             "state": self.status.state,
             "reason": self.status.reason,
             "since": self.status.since and iso(self.status.since),
+            "uncommitted_since": self.uncommitted_since and iso(self.uncommitted_since),
             "watermark": self.watermark and self.watermark.to_json(),
             "lag_seconds": None if self.lag is None else self.lag.total_seconds(),
             "lag_at_least": self.lag_at_least,

@@ -294,6 +294,8 @@ def test_runs_that_fail_before_they_begin_reading_are_told_as_blocked_and_cleare
     api.call("PATCH", f"/variables/{WATERMARK_VARIABLE}", json={"key": WATERMARK_VARIABLE, "value": "not json"})
     assert story.run() == "failed"
     assert stack.asset_state(ATTEMPT_KEY) is None  # no attempt began: the old rule saw nothing
+    page = stack.api.session.get(f"{story.base_url}{STATUS_URL_PREFIX}/api/status", timeout=30).json()
+    assert broken_at - 5 <= datetime.fromisoformat(page["uncommitted_since"]).timestamp() <= time.time()
     time.sleep(max(0.0, broken_at + ALERT_AFTER + 1 - time.time()))
     assert story.check_alerts() == "success"
     story.channel.wait_for(seen + 1, timeout=30)
