@@ -19,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -214,8 +215,17 @@ class Stack:
             boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
             if (boundary - now).total_seconds() >= seconds:
                 return
-            time.sleep((boundary - now).total_seconds() + 5)
+            time.sleep(max(0.0, (boundary - now).total_seconds()))
+            # the tick's run may be created seconds later on a busy machine: wait until the scheduler has moved
+            # the DAG's next run past it, so that the idle check above sees that run
+            local_airflow.wait_until(partial(self._past, boundary), 120, "the tick's run", every=2)
         raise AssertionError(f"no quiet {seconds:.0f} s came: runs kept running up to the 5-minute ticks")
+
+    def _past(self, tick: datetime) -> bool:
+        """Whether the scheduler has created the DAG's run for ``tick`` (a paused DAG gets none)."""
+        dag = self.api.call("GET", f"/dags/{self.dag}")
+        after = dag.get("next_dagrun_run_after")
+        return dag["is_paused"] or after is None or datetime.fromisoformat(after) > tick
 
     def asset_state(self, key: str) -> Any:
         """A value in the stream asset's state store, as the UI's asset page shows it; None if absent."""
