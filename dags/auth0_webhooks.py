@@ -26,11 +26,12 @@ import airflow.providers.http.operators.http  # noqa: F401
 from auth0_provider.dag_factory import delivery_dag
 from auth0_provider.names import LEGACY
 from auth0_provider.settings import Settings
-from auth0_provider.streams import streams_file
+from auth0_provider.streams import uses_streams
 
 # With a streams file (auth0_streams.yaml here, or AUTH0_WEBHOOKS_STREAMS_FILE) the streams replace this DAG:
 # each has a DAG file of its own, auth0_webhooks__<name>.py (auth0_provider.streams), and this file builds none.
-if not streams_file(Path(__file__).parent).exists():
+# A file named in AUTH0_WEBHOOKS_STREAMS_FILE that does not exist fails this import: no DAG runs on a guess.
+if not uses_streams(Path(__file__).parent):
     delivery_dag(
         LEGACY,
         Settings.from_env(),

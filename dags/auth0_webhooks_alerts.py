@@ -14,10 +14,11 @@ from pathlib import Path
 from auth0_provider.dag_factory import alerts_dag
 from auth0_provider.names import LEGACY
 from auth0_provider.settings import Settings
-from auth0_provider.streams import streams_file
+from auth0_provider.streams import uses_streams
 
-# The Airflow DAG; with a streams file each stream has its alerts DAG instead (auth0_provider.dag_factory).
-if not streams_file(Path(__file__).parent).exists():
+# The Airflow DAG; with a streams file each stream has its alerts DAG instead (auth0_provider.dag_factory), and
+# a file named in AUTH0_WEBHOOKS_STREAMS_FILE that does not exist fails this import, as the delivery DAG's.
+if not uses_streams(Path(__file__).parent):
     alerts_dag(
         LEGACY,
         Settings.from_env(),

@@ -21,8 +21,12 @@ the single DAG.
 
 Each stream's DAG lives in a small file of its own, ``auth0_webhooks__<name>.py`` (``dag_files``
 writes them), so that a bad entry fails the import of that stream's DAG alone and names the stream, the
-key and what the key accepts. A file that cannot be read at all fails every stream's DAG. Nothing here
-imports Airflow: the tests run it as it is.
+key and what the key accepts. A bad entry includes its name: one that breaks the rule of names, one that
+YAML reads as something else than text (``on:`` is the boolean true), one declared twice (both lines
+named; the file is read keeping each key's line, never letting a second entry replace the first
+silently). A file that cannot be read at all fails every stream's DAG, and so does a file named in
+``AUTH0_WEBHOOKS_STREAMS_FILE`` that does not exist: it fails the single DAG's files too (``uses_streams``),
+so that no DAG runs on a guess. Nothing here imports Airflow: the tests run it as it is.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +93,62 @@ def streams_file(dags_folder: Path, environ: Mapping[str, str] | None = None) ->
     return path if path.is_absolute() else dags_folder / path
 
 
-def read_entries(path: Path) -> dict[str, Any]:
-    """Each stream's raw entry by name; a ``StreamsFileError`` when the file as a whole cannot be used."""
+def uses_streams(dags_folder: Path, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether streams replace the single DAG: the streams file exists. A file named in
+    ``AUTH0_WEBHOOKS_STREAMS_FILE`` that does not exist raises: the single DAG's files then fail to import as
+    the streams' do, rather than build the single DAG from the environment and run it from its old watermark."""
+    env = os.environ if environ is None else environ
+    path = streams_file(dags_folder, env)
+    if path.exists():
+        return True
+    configured = env.get(STREAMS_FILE_SETTING, "").strip()
+    if configured:
+        raise StreamsFileError(
+            f"{STREAMS_FILE_SETTING} is {configured!r}, but the streams file {str(path)!r} does not exist. No DAG "
+            "is built until it does, neither the streams nor the single DAG: write the streams file there, "
+            f"correct {STREAMS_FILE_SETTING}, or unset it to go back to the single DAG configured from the "
+            f"environment (or to {DEFAULT_FILE_NAME} in the dags folder, when there is one)."
+        )
+    return False
+
+
+@dataclass(frozen=True)
+class Declared:
+    """The streams file as read: each stream's entry by its name as written, and what is wrong with a name.
+
+    A name's problem (not allowed, read by YAML as something else than text, declared twice) fails that
+    stream alone, as a bad setting does; ``entries`` keeps the first entry of a name declared twice."""
+
+    file_name: str
+    entries: dict[str, Any]
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def stream(self, name: str) -> Stream:
+        """The stream ``name``, checked: an error names the file, the stream and the key."""
+        if name in self.problems:
+            raise StreamsFileError(self.problems[name])
+        if name not in self.entries:
+            declared = ", ".join(sorted(self.entries))
+            raise StreamsFileError(
+                f"{self.file_name}: no stream {name!r} is declared (declared: {declared}). Add it under 'streams', "
+                f"or delete the DAG file {STREAM_DAG_PREFIX}{name}.py."
+            )
+        return parse_stream(self.file_name, name, self.entries[name])
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One key of the ``streams`` mapping as written: its text, line, value, and the entry's own keys."""
+
+    name: str
+    line: int
+    value: Any
+    read_as: str | None = None  # what YAML reads an unquoted name as, when not text: "the boolean true"
+    keys: tuple[tuple[str, int], ...] = ()  # the entry's keys as written, with their lines
+
+
+def read_streams(path: Path) -> Declared:
+    """The streams declared in the file; a ``StreamsFileError`` when the file as a whole cannot be used."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -100,36 +158,165 @@ def read_entries(path: Path) -> dict[str, Any]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise StreamsFileError(f"{path.name}: cannot be read ({exc}).") from None
-    try:
-        document = json.loads(text) if path.suffix == ".json" else _yaml_load(text)
-    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError (made a ValueError below)
-        language = "JSON" if path.suffix == ".json" else "YAML"
-        raise StreamsFileError(f"{path.name}: not valid {language}: {exc}") from None
-    entries = document.get("streams") if isinstance(document, dict) else None
-    if not isinstance(entries, dict) or not entries:
+    keys = _json_keys(path.name, text) if path.suffix == ".json" else _yaml_keys(path.name, text)
+    if not keys:
         raise StreamsFileError(
             f"{path.name}: expected a top-level 'streams' mapping of stream names to their settings, for "
             "example 'streams: {siem: {webhook_conn_id: siem_webhook}}'."
         )
-    for name in entries:
-        if not isinstance(name, str) or not STREAM_NAME.match(name):
-            raise StreamsFileError(
-                f"{path.name}: stream name {name!r} is not allowed. Use 1 to 50 lower-case letters, digits and "
-                "'_', starting with a letter or digit (it becomes part of the DAG id auth0_webhooks__<name>)."
+    entries: dict[str, Any] = {}
+    lines: dict[str, list[int]] = {}
+    problems: dict[str, str] = {}
+    for key in keys:
+        entries.setdefault(key.name, key.value)
+        lines.setdefault(key.name, []).append(key.line)
+        problem = _name_problem(f"{path.name}: streams.{key.name} (line {key.line})", key) or _twice(
+            f"{path.name}: streams.{key.name}.", "set", key.keys
+        )
+        if problem:
+            problems.setdefault(key.name, problem)
+    for name, at in lines.items():
+        if len(at) > 1:
+            problems[name] = _twice(f"{path.name}: streams.", "declared", [(name, line) for line in at]) or ""
+    return Declared(path.name, entries, problems)
+
+
+def read_entries(path: Path) -> dict[str, Any]:
+    """Each stream's raw entry by its name as written; a ``StreamsFileError`` when the file as a whole cannot be
+    used. A name's own problem is not raised here: see ``read_streams``."""
+    return read_streams(path).entries
+
+
+def _name_problem(where: str, key: _Key) -> str | None:
+    if key.read_as is not None:
+        return (
+            f"{where}: YAML reads the unquoted name {key.name} as {key.read_as}, not as the name {key.name!r}. "
+            f"Quote it ('{key.name}':) or rename the stream."
+        )
+    if not STREAM_NAME.match(key.name):
+        suggestion = re.sub(r"[^a-z0-9_]+", "_", key.name.lower()).strip("_")[:50]
+        example = f" For example {suggestion!r}." if STREAM_NAME.match(suggestion) else ""
+        return (
+            f"{where}: the stream name {key.name!r} is not allowed. A stream's name is 1 to 50 lower-case "
+            "letters, digits and '_', starting with a letter or digit: it becomes part of the DAG id "
+            f"{STREAM_DAG_PREFIX}<name>.{example}"
+        )
+    return None
+
+
+def _twice(prefix: str, verb: str, keys: Any) -> str | None:
+    """The first key written more than once, with every line it is on: YAML and JSON keep the last silently."""
+    lines: dict[str, list[int]] = {}
+    for name, line in keys:
+        lines.setdefault(name, []).append(line)
+    for name, at in lines.items():
+        if len(at) > 1:
+            times = "twice" if len(at) == 2 else f"{len(at)} times"
+            on = ", ".join(map(str, at[:-1])) + f" and {at[-1]}"
+            return (
+                f"{prefix}{name} is {verb} {times}, on lines {on}: the last would silently replace the others. "
+                "Keep one."
             )
-    return entries
+    return None
+
+
+_YAML_BOOLEANS_1_1 = ("y", "Y", "n", "N")  # booleans in YAML 1.1 that PyYAML alone reads as text
+
+
+def _yaml_keys(file_name: str, text: str) -> list[_Key] | None:
+    """The ``streams`` mapping's keys as written, from the YAML's node tree (which keeps lines and duplicates)."""
+    import yaml  # PyYAML, an Airflow dependency; imported only when a streams file exists
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        document = loader.get_single_node()
+        if not isinstance(document, yaml.MappingNode):
+            return None
+        found = [(key, value) for key, value in document.value if _is_text(key, "streams")]
+        problem = _twice(f"{file_name}: ", "declared", [("streams", k.start_mark.line + 1) for k, _ in found])
+        if problem:
+            raise StreamsFileError(problem)
+        if not found or not isinstance(found[0][1], yaml.MappingNode):
+            return None
+        keys = []
+        for key, value in found[0][1].value:
+            line = key.start_mark.line + 1
+            if not isinstance(key, yaml.ScalarNode):
+                raise StreamsFileError(f"{file_name}: line {line}: a stream's name must be a name, not a {key.id}.")
+            kind = key.tag.rsplit(":", 1)[-1]
+            read_as = None
+            if kind != "str":
+                read_as = _read_as(kind, loader.construct_object(key))
+            elif not key.style and key.value in _YAML_BOOLEANS_1_1:
+                read_as = "a boolean in YAML 1.1 (PyYAML reads it as text, other YAML readers as true or false)"
+            own = value.value if isinstance(value, yaml.MappingNode) else []
+            own_keys = tuple((k.value, k.start_mark.line + 1) for k, _ in own if isinstance(k, yaml.ScalarNode))
+            keys.append(_Key(key.value, line, loader.construct_object(value, deep=True), read_as, own_keys))
+        return keys
+    except yaml.YAMLError as exc:
+        raise StreamsFileError(f"{file_name}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _read_as(kind: str, value: Any) -> str:
+    """What YAML made of a plain scalar that is not text: ``the boolean true``."""
+    if kind == "bool":
+        return f"the boolean {str(value).lower()}"
+    if kind in ("int", "float"):
+        return f"the number {value}"
+    if kind == "null":
+        return "null, no name at all"
+    return f"a {'date' if kind == 'timestamp' else kind}"
+
+
+def _is_text(node: Any, text: str) -> bool:
+    return getattr(node, "tag", None) == "tag:yaml.org,2002:str" and node.value == text
+
+
+def _json_keys(file_name: str, text: str) -> list[_Key] | None:
+    """The ``streams`` object's keys as written, with their lines (``json.loads`` keeps only the last of two)."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise StreamsFileError(f"{file_name}: not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        return None
+    found = [member for member in _json_members(text, _space(text, 0)) if member[0] == "streams"]
+    problem = _twice(f"{file_name}: ", "declared", [(name, line) for name, line, _, _ in found])
+    if problem:
+        raise StreamsFileError(problem)
+    if not found or not isinstance(found[0][2], dict):
+        return None
+    keys = []
+    for name, line, value, at in _json_members(text, found[0][3]):
+        own = tuple((key, n) for key, n, _, _ in _json_members(text, at)) if isinstance(value, dict) else ()
+        keys.append(_Key(name, line, value, keys=own))
+    return keys
+
+
+def _json_members(text: str, at: int) -> list[tuple[str, int, Any, int]]:
+    """Each member of the (valid) JSON object at ``at``: its key, the key's line, its value and where that starts."""
+    decoder, members = json.JSONDecoder(), []
+    at = _space(text, at + 1)
+    while text[at] != "}":
+        key, after = json.decoder.scanstring(text, at + 1)
+        start = _space(text, _space(text, after) + 1)  # past the colon
+        value, end = decoder.raw_decode(text, start)
+        members.append((key, text.count("\n", 0, at) + 1, value, start))
+        at = _space(text, end)
+        if text[at] == ",":
+            at = _space(text, at + 1)
+    return members
+
+
+def _space(text: str, at: int) -> int:
+    return json.decoder.WHITESPACE.match(text, at).end()
 
 
 def load_stream(path: Path, name: str) -> Stream:
     """The stream ``name`` from the file, checked: an error names the file, the stream and the key."""
-    entries = read_entries(path)
-    if name not in entries:
-        declared = ", ".join(sorted(entries))
-        raise StreamsFileError(
-            f"{path.name}: no stream {name!r} is declared (declared: {declared}). Add it under 'streams', or "
-            f"delete the DAG file {STREAM_DAG_PREFIX}{name}.py."
-        )
-    return parse_stream(path.name, name, entries[name])
+    return read_streams(path).stream(name)
 
 
 def parse_stream(file_name: str, name: str, entry: Any) -> Stream:
@@ -140,6 +327,12 @@ def parse_stream(file_name: str, name: str, entry: Any) -> Stream:
         if key not in KEYS:
             why = MISPLACED.get(str(key).lower(), f"the keys are {', '.join(KEYS)}")
             raise StreamsFileError(f"{where}.{key}: unknown key: {why}.")
+    if "log_types" in entry and (entry["log_types"] in (None, []) or str(entry["log_types"]).strip() == ""):
+        raise StreamsFileError(
+            f"{where}.log_types: an empty value is not allowed: it does not mean every log type, it would quietly "
+            "mean the default, sapi and fapi. Write the codes this stream wants, for example [sapi, fapi] or "
+            "[f, fp, fu, limit_wc] (the README lists them), or leave the key out for the default."
+        )
     webhook_conn_id = _conn_id(f"{where}.webhook_conn_id", entry.get("webhook_conn_id"), required=True)
     auth0_conn_id = _conn_id(f"{where}.auth0_conn_id", entry.get("auth0_conn_id"), required=False) or AUTH0_CONN_ID
     values = {key.upper(): _text(f"{where}.{key}", entry[key]) for key in SETTING_KEYS if entry.get(key) is not None}
@@ -148,12 +341,12 @@ def parse_stream(file_name: str, name: str, entry: Any) -> Stream:
 
 
 def check_all(path: Path) -> dict[str, str | None]:
-    """Every declared stream and its problem (None: fine), for the status page and ``dag_files``."""
-    entries = read_entries(path)
+    """Every declared stream and its problem (None: fine), for ``make streams``."""
+    declared = read_streams(path)
     problems: dict[str, str | None] = {}
-    for name, entry in entries.items():
+    for name in declared.entries:
         try:
-            parse_stream(path.name, name, entry)
+            declared.stream(name)
         except SettingsError as exc:
             problems[name] = str(exc)
         else:
@@ -162,9 +355,10 @@ def check_all(path: Path) -> dict[str, str | None]:
 
 
 def stream_name_of(dag_file: str | Path) -> str:
-    """``auth0_webhooks__siem.py`` -> ``siem``: a stream's DAG file names the stream it builds."""
+    """``auth0_webhooks__siem.py`` -> ``siem``: a stream's DAG file names the stream it builds (a name that is
+    not allowed too: loading the stream then says why, in that DAG file's import error alone)."""
     stem = Path(dag_file).stem
-    if not stem.startswith(STREAM_DAG_PREFIX) or not STREAM_NAME.match(stem[len(STREAM_DAG_PREFIX) :]):
+    if not stem.startswith(STREAM_DAG_PREFIX) or stem == STREAM_DAG_PREFIX:
         raise StreamsFileError(
             f"{Path(dag_file).name}: a stream's DAG file is named {STREAM_DAG_PREFIX}<stream name>.py, after a "
             "stream declared in the streams file."
@@ -188,10 +382,11 @@ stream_dag(__file__)
 
 def dag_files(path: Path, dags_folder: Path) -> tuple[list[Path], list[Path]]:
     """Write a DAG file for each declared stream that has none; return those written, and the DAG files of
-    streams no longer declared (left in place: deleting one is for a person, who may want its watermark)."""
+    streams no longer declared (left in place: deleting one is for a person, who may want its watermark).
+    A name that cannot be part of a DAG id gets no file (``check_all`` says why)."""
     entries = read_entries(path)
     written = []
-    for name in sorted(entries):
+    for name in sorted(filter(STREAM_NAME.match, entries)):
         target = dags_folder / f"{STREAM_DAG_PREFIX}{name}.py"
         if not target.exists():
             target.write_text(DAG_FILE.format(name=name, dag_id=STREAM_DAG_PREFIX + name), encoding="utf-8")
@@ -223,7 +418,13 @@ def _conn_id(where: str, value: Any, *, required: bool) -> str | None:
                 "'webhook_conn_id: siem_webhook' (an HTTP connection: the URL as host, signing secrets as password)."
             )
         return None
-    if not isinstance(value, str) or not _CONN_ID.match(value):
+    if not isinstance(value, str):
+        raise StreamsFileError(
+            f"{where}: {value!r} is not an Airflow connection id: it must be text, the id of a connection you made "
+            "(letters, digits, '_', '-' and '.'), for example 'auth0_default'. Quote it if YAML reads it as a "
+            "number or a boolean."
+        )
+    if not _CONN_ID.match(value):
         raise StreamsFileError(
             f"{where}: {value!r} is not an Airflow connection id. Use the id of a connection you made "
             "(letters, digits, '_', '-' and '.')."
@@ -235,15 +436,6 @@ def _filter_text(settings: Settings) -> str:
     types = ", ".join(sorted(settings.log_types))
     endpoints = f" on {', '.join(settings.api_endpoints)}" if settings.api_endpoints else ""
     return f"log types {types}{endpoints}"
-
-
-def _yaml_load(text: str) -> Any:
-    import yaml  # PyYAML, an Airflow dependency; imported only when a streams file exists
-
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def main(argv: list[str]) -> int:
@@ -269,11 +461,15 @@ def main(argv: list[str]) -> int:
 
 
 def read_pools(path: Path) -> list[str]:
-    """The read pool of each tenant the file's streams read (``StreamNames.read_pool``)."""
-    pools = {
-        read_pool(entry.get("auth0_conn_id") or AUTH0_CONN_ID) if isinstance(entry, dict) else read_pool(AUTH0_CONN_ID)
-        for entry in read_entries(path).values()
-    }
+    """The read pool of each tenant the file's streams read (``StreamNames.read_pool``); an ``auth0_conn_id``
+    that is no connection id names no pool (``check_all`` names it)."""
+    pools = set()
+    for entry in read_entries(path).values():
+        conn_id = entry.get("auth0_conn_id") if isinstance(entry, dict) else None
+        if conn_id is None or conn_id == "":
+            pools.add(read_pool(AUTH0_CONN_ID))
+        elif isinstance(conn_id, str) and _CONN_ID.match(conn_id):
+            pools.add(read_pool(conn_id))
     return sorted(pools)
 
 

@@ -29,7 +29,7 @@ from auth0_provider.names import (
     token_cache_variable,
 )
 from auth0_provider.records import LogsRead
-from auth0_provider.streams import DEFAULT_FILE_NAME, dag_files
+from auth0_provider.streams import DAG_FILE, DEFAULT_FILE_NAME, dag_files
 from tests.conftest import REPO
 from tests.support import api_event
 
@@ -83,6 +83,53 @@ def test_a_file_that_cannot_be_read_fails_every_stream_and_says_why(dags_folder)
     bag = DagBag(dag_folder=str(dags_folder))
     assert len(bag.import_errors) == 3 and all("not valid YAML" in e for e in bag.import_errors.values())
     assert bag.dags == {}  # and no stream runs on a guess
+
+
+def test_a_bad_name_a_name_yaml_reads_as_a_boolean_and_a_name_declared_twice_fail_their_own_dags_alone(
+    dags_folder,
+):
+    more = "  crm-eu:\n    webhook_conn_id: eu_webhook\n  on:\n    webhook_conn_id: on_webhook\n"
+    more += "  siem:\n    webhook_conn_id: siem_again\n"  # siem is on line 2, and again on line 19
+    (dags_folder / DEFAULT_FILE_NAME).write_text(STREAMS + more)
+    dag_files(dags_folder / DEFAULT_FILE_NAME, dags_folder)  # writes on's; crm-eu can be no DAG id: none
+    (dags_folder / "auth0_webhooks__crm-eu.py").write_text(DAG_FILE.format(name="crm-eu", dag_id="?"))  # by hand
+    bag = DagBag(dag_folder=str(dags_folder))
+    errors = {Path(file).name: error for file, error in bag.import_errors.items()}
+    assert sorted(errors) == [
+        "auth0_webhooks__broken.py",
+        "auth0_webhooks__crm-eu.py",
+        "auth0_webhooks__on.py",
+        "auth0_webhooks__siem.py",
+    ]
+    bad_name, boolean = errors["auth0_webhooks__crm-eu.py"], errors["auth0_webhooks__on.py"]
+    assert "streams.crm-eu (line 15): the stream name 'crm-eu' is not allowed. A stream's name is 1 to 50" in bad_name
+    assert "streams.on (line 17): YAML reads the unquoted name on as the boolean true, not as the name 'on'" in boolean
+    assert "Quote it ('on':) or rename the stream." in boolean
+    assert "streams.siem is declared twice, on lines 2 and 19" in errors["auth0_webhooks__siem.py"]
+    assert sorted(bag.dags) == ["auth0_webhooks__crm"]  # the good stream imports, and runs
+
+
+def test_a_streams_file_named_in_the_setting_that_does_not_exist_fails_the_import_naming_it_and_no_dag_is_built(
+    dags_folder, monkeypatch
+):
+    monkeypatch.setenv(STREAMS_FILE_SETTING, "conf/streams.yaml")  # relative to the dags folder
+    monkeypatch.setenv("AUTH0_WEBHOOKS_ALERT_CONN_ID", "auth0_alerts")  # the single DAG's alerts are not built either
+    missing = dags_folder / "conf" / "streams.yaml"
+    bag = DagBag(dag_folder=str(dags_folder))
+    assert bag.dags == {} and DAG_ID not in bag.dags
+    for name in ("auth0_webhooks.py", "auth0_webhooks_alerts.py"):
+        assert (
+            f"{STREAMS_FILE_SETTING} is 'conf/streams.yaml', but the streams file '{missing}' does not exist. No DAG "
+            "is built until it does, neither the streams nor the single DAG"
+        ) in bag.import_errors[str(dags_folder / name)]
+    assert len(bag.import_errors) == 5  # the streams' DAG files too, each naming the setting and the path
+    assert all(STREAMS_FILE_SETTING in e and str(missing) in e for e in bag.import_errors.values())
+    for stream_file in dags_folder.glob("auth0_webhooks__*.py"):
+        stream_file.unlink()  # a deployment that never had streams: the single DAG's files alone
+    assert sorted(DagBag(dag_folder=str(dags_folder)).import_errors) == [
+        str(dags_folder / "auth0_webhooks.py"),
+        str(dags_folder / "auth0_webhooks_alerts.py"),
+    ]
 
 
 def test_a_stream_dag_carries_its_name_its_receiver_and_its_own_names_in_every_task(dags_folder):
