@@ -9,8 +9,12 @@ and a signature-checking receiver on 127.0.0.1, and measures:
   BATCH_SIZE=1, so that both see the same machine;
 - the same delivery by a plain Python script with 5 threads, no Airflow;
 - tokens requested over simulated days of 5-minute runs;
-- the DAG file's parse in a task process: cold, as on Celery, and with the modules the preload plugin
-  (plugins/auth0_webhooks_plugin.py) imports in the scheduler, as on LocalExecutor;
+- the DAG file's parse (``parse``): the dag-processor's own figure, taken in the throughput rounds; and
+  as a task process parses it, cold, as on Celery, side by side with the simplest HttpOperator DAG's
+  (include/parse_timing.py), warm, with Airflow and the HTTP provider imported (what our code adds), and
+  with the modules the preload plugin (plugins/auth0_webhooks_plugin.py) imports in the scheduler, as on
+  LocalExecutor. No test times a parse: on a shared machine running two suites at once, the figure
+  belongs here, beside the one it is compared with;
 - what each execution-API call of a mapped task instance took, ours against the floor's, from the
   api-server's access log and the task instances in Airflow's database;
 - BATCH_SIZE=1 at the per-run cap, 1,024 deliveries in one run (Airflow's ``max_map_length``): what a
@@ -101,6 +105,10 @@ CAP_COST_TOLERANCE = 0.10  # a task instance at 1,024 deliveries costs what one 
 BIG_SECONDS_TARGET = 15.0
 BIG_MEMORY_TARGET = 400 * MB  # compared to the largest single Airflow process's peak RSS
 PARSE_TARGET = 0.2
+# A task process's cold parse of our DAG file against the simplest HttpOperator DAG's, measured in turn, and
+# our code alone (Airflow and the HTTP provider already imported): what the parse tests held until issue 28.
+PARSE_COLD_EXTRA_TARGET = 0.15
+PARSE_WARM_TARGET = 0.1
 PROFESSIONAL_RATIO_TARGET = 1.2
 ENTERPRISE_RATIO_TARGET = 1.5  # for the better of the two batch sizes
 REQUESTS_PER_1000_TARGET = 11
@@ -154,7 +162,7 @@ STREAMS_DRAIN = "drain-pro-2streams"
 STREAMS_RATIO_TARGET = 1.3
 STREAM_NAMES = ("a", "b")  # each delivers every event of the backlog to a receiver of its own
 # In the order a full run measures them; --only takes these names, or an alias.
-SCENARIOS = ("throughput", "cap", "scaling", "big", "big-batched", *DRAINS, STREAMS_DRAIN)
+SCENARIOS = ("parse", "throughput", "cap", "scaling", "big", "big-batched", *DRAINS, STREAMS_DRAIN)
 BIG_BATCH = 10  # "big-batched": the same 1 MB events, ten to a delivery
 ALIASES = {
     "drain-enterprise": ("drain-enterprise-1000", "drain-enterprise-100"),
@@ -170,9 +178,10 @@ class Results:
     # scenario -> durations; "cap" holds the runs of cap_deliveries deliveries
     seconds: dict[str, list[float]] = field(default_factory=dict)
     tokens_per_day: float = 0.0
-    # "dag_processor": Airflow's own last_parse_duration; "cold": a fresh interpreter, as a task process;
-    # "ours": the same with the HTTP provider already imported; "preloaded": with every module the preload
-    # plugin imports, as a LocalExecutor task process inherits them from the scheduler
+    # "dag_processor": Airflow's own last_parse_duration (throughput); the rest medians of parse_runs (parse):
+    # "cold": a fresh interpreter, as a task process; "cold http": the simplest HttpOperator DAG the same way,
+    # in turn with it; "ours": ours with the HTTP provider already imported; "preloaded": with every module
+    # the preload plugin imports, as a LocalExecutor task process inherits them from the scheduler
     parse_seconds: dict[str, float] = field(default_factory=dict)
     parse_samples: list[float] = field(default_factory=list)  # last_parse_duration while idle, per BATCH_SIZE=1 round
     simulated_days: int = 0
@@ -196,6 +205,7 @@ class Results:
     measured: dict[str, str] = field(default_factory=dict)  # scenario -> when it last succeeded (UTC, minutes)
     errors: dict[str, str] = field(default_factory=dict)  # scenario -> why its last measurement failed
     stream_drain: dict[str, Any] = field(default_factory=dict)  # STREAMS_DRAIN's figures (drain_streams)
+    parse_runs: dict[str, list[float]] = field(default_factory=dict)  # "parse": each parse, as parse_seconds
 
     @classmethod
     def load(cls, path: Path = SAVED) -> Results:
@@ -811,22 +821,38 @@ def measure_throughput(results: Results, args: argparse.Namespace, home: Path) -
     print(f"floors: {fresh.seconds['floor']}, {fresh.seconds['floor http']}", flush=True)
     print(f"script: {fresh.seconds['script']}", flush=True)
     print(f"tokens per day: {fresh.tokens_per_day}", flush=True)
-    fresh.parse_seconds = {
-        "dag_processor": statistics.median(fresh.parse_samples),
-        "cold": parse_timing.median_parse_seconds(runs=5),
-        "ours": parse_timing.median_parse_seconds(f"airflow.sdk, {parse_timing.HTTP_PROVIDER}", runs=5),
-        "preloaded": parse_timing.median_parse_seconds(", ".join(("airflow.sdk", *PRELOADED_MODULES)), runs=5),
-    }
-    print(f"DAG parse: {fresh.parse_seconds}", flush=True)
+    fresh.parse_seconds = {"dag_processor": statistics.median(fresh.parse_samples)}  # a task's parse: "parse"
+    print(f"DAG parse by the dag-processor: {fresh.parse_seconds}", flush=True)
     fresh.api_ms = api_call_ms(home, {s: fresh.run_ids[s] for s in ("batch 1", "floor http")})
     fresh.mapped_input_bytes = stored_xcom_bytes(home, fresh.run_ids["batch 1"][-1], FETCH_TASK)
     print(f"execution-API ms per task instance: {fresh.api_ms}", flush=True)
     # only now, with every figure in: a failure above leaves the ones measured before
-    kept = "machine events repeats tokens_per_day parse_seconds parse_samples simulated_days api_ms mapped_input_bytes"
+    kept = "machine events repeats tokens_per_day parse_samples simulated_days api_ms mapped_input_bytes"
     for name in kept.split():
         setattr(results, name, getattr(fresh, name))
+    results.parse_seconds.update(fresh.parse_seconds)
     results.seconds.update(fresh.seconds)
     results.run_ids.update(fresh.run_ids)
+
+
+def measure_parse(results: Results, args: argparse.Namespace, home: Path) -> None:
+    """A task process's parse of the DAG file, each in a fresh interpreter with the bench's Airflow
+    environment: cold, in turn with the simplest HttpOperator DAG (parse_timing.side_by_side), then with
+    Airflow and the HTTP provider imported first, then with every module the preload plugin imports.
+    No Airflow runs meanwhile, so nothing else shares the machine."""
+    settings = {f"AUTH0_WEBHOOKS_{k.upper()}": v for k, v in args.run_settings.items()}
+    env = {**local_airflow.airflow_env(home, local_airflow.free_port()), **settings}
+    folders = {"cold": parse_timing.DAGS, "cold http": parse_timing.simplest_http_dag(home / "http_dag")}
+    parse_timing.side_by_side(folders, 1, env)  # unmeasured: every measured parse finds the bytecode cached
+    runs = parse_timing.side_by_side(folders, args.parse_rounds, env)
+    for name, modules in (
+        ("ours", ("airflow.sdk", parse_timing.HTTP_PROVIDER)),
+        ("preloaded", ("airflow.sdk", *PRELOADED_MODULES)),
+    ):
+        runs[name] = [parse_timing.parse_seconds(", ".join(modules), env=env) for _ in range(args.parse_rounds)]
+    print(f"parse: {runs}", flush=True)
+    results.parse_runs = runs
+    results.parse_seconds.update({name: statistics.median(seconds) for name, seconds in runs.items()})
 
 
 @contextmanager
@@ -907,6 +933,7 @@ def measure_drain(name: str) -> Callable[[Results, argparse.Namespace, Path], No
 
 
 MEASURES: dict[str, Callable[[Results, argparse.Namespace, Path], None]] = {
+    "parse": measure_parse,
     "throughput": measure_throughput,
     "cap": measure_cap,
     "scaling": measure_scaling,
@@ -1154,6 +1181,20 @@ def _targets_section(results: Results) -> list[str]:
             f"under {PARSE_TARGET} s, and no worse than {before:.3f} s before",
             parse < PARSE_TARGET and round(parse, 3) <= before,  # at the precision the figures were given
         )
+    if (extra := _cold_parse_extra(results)) is not None:
+        add(
+            "A task's cold parse of the DAG file, less the simplest HttpOperator DAG's (parsed in turn)",
+            f"{extra:+.3f} s",
+            f"at most +{PARSE_COLD_EXTRA_TARGET} s",
+            extra <= PARSE_COLD_EXTRA_TARGET,
+        )
+    if (ours := results.parse_seconds.get("ours")) is not None:
+        add(
+            "Our code's part of a parse (Airflow and the HTTP provider imported first)",
+            f"{ours:.3f} s",
+            f"under {PARSE_WARM_TARGET} s",
+            ours < PARSE_WARM_TARGET,
+        )
     if d := results.drain:
         ratio, per_1000 = d["seconds"] / d["minimum_seconds"], d["requests_per_1000"]
         before_ratio, before_requests = BEFORE_PAGES["professional ratio"], BEFORE_PAGES["requests per 1000"]
@@ -1238,6 +1279,7 @@ def _throughput_section(results: Results) -> list[str]:
         for scenario in ("floor", "floor http")
     }
     parse = results.parse_seconds
+    paid = f"{parse['cold'] - parse['preloaded']:.2f} s " if {"cold", "preloaded"} <= parse.keys() else ""
     return [
         f"## Delivery throughput at CONCURRENT_CALLS={CONCURRENCY}",
         "",
@@ -1258,11 +1300,10 @@ def _throughput_section(results: Results) -> list[str]:
         f"{_own_cost(per_ti_ms['floor http'])}.",
         "",
         "A task instance that imports the HTTP provider (aiohttp, requests, tenacity) and our operators in its "
-        f"own process pays {parse['cold'] - parse['preloaded']:.2f} s for it here (see DAG parse below), the "
-        "largest cost a delivery adds. `plugins/auth0_webhooks_plugin.py` imports them once in each Airflow "
-        "process; LocalExecutor's workers are forked from the scheduler after it loaded its plugins, and their "
-        "task processes inherit "
-        "the modules. So the floor whose tasks import the HTTP provider runs here at "
+        f"own process pays {paid}for it here (see DAG parse below), the largest cost a delivery adds. "
+        "`plugins/auth0_webhooks_plugin.py` imports them once in each Airflow process; LocalExecutor's workers "
+        "are forked from the scheduler after it loaded its plugins, and their task processes inherit the "
+        "modules. So the floor whose tasks import the HTTP provider runs here at "
         f"{http_floor_share:.0%} of the no-op floor. CeleryExecutor's workers load no plugins: there each task "
         "imports the modules itself.",
         "",
@@ -1509,25 +1550,69 @@ def _big_batched_lines(results: Results) -> list[str]:
     ]
 
 
-def _parse_section(results: Results) -> list[str]:
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _cold_parse_extra(results: Results) -> float | None:
+    """Our DAG file's cold parse less the simplest HttpOperator DAG's, both from the ``parse`` scenario."""
     parse = results.parse_seconds
-    if not parse:
-        return ["## DAG parse", "", *_not_measured(results, "throughput")]
+    return parse["cold"] - parse["cold http"] if {"cold", "cold http"} <= parse.keys() else None
+
+
+def _parse_section(results: Results) -> list[str]:
+    parse, runs = results.parse_seconds, results.parse_runs
+    lines = ["## DAG parse", ""]
+    if "dag_processor" in parse:
+        lines += [
+            "Airflow's own figure, the dag-processor's `last_parse_duration` for the DAG (median of "
+            f"{len(results.parse_samples)}, one per BATCH_SIZE=1 round, each from a parse made while no run was "
+            f"going): **{parse['dag_processor']:.3f} s** "
+            f"(target: under 0.2 s; {verdict(parse['dag_processor'] < PARSE_TARGET)}). The DAG file names the "
+            "HTTP provider, so the dag-processor imports it once ahead of every parse.",
+            "",
+        ]
+    else:
+        lines += [f"The dag-processor's figure: {_lower_first(_not_measured(results, 'throughput')[0])}", ""]
+    if (extra := _cold_parse_extra(results)) is None or not runs:
+        return [*lines, f"A task's parse: {_lower_first(_not_measured(results, 'parse')[0])}", ""]
+
+    def row(label: str, name: str, target: str = "-") -> str:
+        seconds = runs[name]
+        return f"| {label} | {parse[name]:.3f} s | {min(seconds):.3f} to {max(seconds):.3f} s | {target} |"
+
+    rounds = len(runs["cold"])
     return [
-        "## DAG parse",
+        *lines,
+        "A task instance parses the file again, in a process of its own: here a `DagBag` of the folder in a fresh "
+        "interpreter that has imported `airflow.sdk`, in the environment of the bench's Airflow, with no Airflow "
+        f"running; median of {rounds} parses each. Cold, as on CeleryExecutor, the process imports everything "
+        "itself, and most of that is the HTTP provider (aiohttp, requests), which any DAG with an HttpOperator "
+        "imports: so our DAG file and the simplest such DAG (`include/parse_timing.py`) were parsed in turn, one "
+        "of each per round, and are compared.",
         "",
-        "Airflow's own figure, the dag-processor's `last_parse_duration` for the DAG (median of "
-        f"{len(results.parse_samples)}, one per BATCH_SIZE=1 round, each from a parse made while no run was "
-        f"going): **{parse['dag_processor']:.3f} s** "
-        f"(target: under 0.2 s; {verdict(parse['dag_processor'] < PARSE_TARGET)}). The DAG file names the HTTP "
-        "provider, so the dag-processor imports it once ahead of every parse.",
+        "| Parse in a fresh interpreter | Median | Range | Target |",
+        "|---|---|---|---|",
+        row("our DAG file (`dags/`), cold", "cold"),
+        row("the simplest HttpOperator DAG, cold", "cold http"),
+        f"| ours less the simplest HttpOperator DAG | {extra:+.3f} s | - | at most +{PARSE_COLD_EXTRA_TARGET} s: "
+        f"{verdict(extra <= PARSE_COLD_EXTRA_TARGET)} |",
+        row(
+            "ours, Airflow and the HTTP provider imported first: our modules and the DAG",
+            "ours",
+            f"under {PARSE_WARM_TARGET} s: {verdict(parse['ours'] < PARSE_WARM_TARGET)}",
+        ),
+        row(
+            "ours, every module the preload plugin imports imported first, as a LocalExecutor task process "
+            "inherits them from the scheduler: the DAG file alone",
+            "preloaded",
+        ),
         "",
-        "A task instance parses the file again. In a fresh process, as on CeleryExecutor, it imports "
-        "everything itself. Median of 5 such parses (`DagBag` of `dags/`, fresh interpreter with "
-        f"`airflow.sdk` imported): {parse['cold']:.3f} s. With the HTTP provider (aiohttp, requests) already "
-        f"imported: {parse['ours']:.3f} s, which is our modules and the DAG itself. With every module the "
-        "preload plugin imports, as a LocalExecutor task process inherits them from the scheduler: "
-        f"{parse['preloaded']:.3f} s, the DAG file alone.",
+        *_caveats(results, "parse"),
+        "No test times a parse: CI runs `make test` and `make test-faults` side by side on 2 cores, where a cold "
+        "parse of ours once took 0.75 s against the HttpOperator DAG's 0.41 s. The tests hold what load cannot "
+        "change instead (tests/dags/test_auth0_webhooks.py): beyond what the simplest HttpOperator DAG imports, "
+        "a parse imports only Airflow's modules and ours, and it opens no connection.",
         "",
     ]
 
@@ -1878,6 +1963,9 @@ def main() -> int:
     parser.add_argument("--cap-repeats", type=int, default=2, help=f"runs of {CAP_DELIVERIES} deliveries")
     parser.add_argument(
         "--scaling-points", default="50,500", help="events of the single BATCH_SIZE=1 runs drawn beside the others"
+    )
+    parser.add_argument(
+        "--parse-rounds", type=int, default=7, help="parses of each kind in the parse scenario (about 2 s each)"
     )
     parser.add_argument("--big-events", type=int, default=100, help="events of 1 MB in each run")
     parser.add_argument("--big-repeats", type=int, default=3)
