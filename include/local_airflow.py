@@ -8,6 +8,7 @@ stops them, children included, by process id.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 from base64 import urlsafe_b64encode
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +29,7 @@ from auth0_provider.names import WATERMARK_VARIABLE
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_USER = "admin"
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 
 def free_port(preferred: int = 0) -> int:
@@ -112,31 +114,101 @@ def start(args: list[str], env: Mapping[str, str], log: IO[Any]) -> subprocess.P
     )
 
 
-def stop(processes: list[subprocess.Popen], timeout: float = 30.0) -> None:
-    """Stop each process, its group, and every descendant it left (task runners make their own)."""
-    victims: dict[int, psutil.Process] = {}
+def stop(processes: list[subprocess.Popen], timeout: float = 30.0, *, reaper: int | None = None) -> None:
+    """Stop each process, its group, and every descendant it left (task runners make their own).
+
+    SIGTERM first, then SIGKILL for whatever still runs after ``timeout`` seconds. The tree is walked
+    again while it stops, so a process forked meanwhile is stopped too, and a process seen once is
+    stopped by its pid even after its parent died and it was re-parented. With ``reaper`` (a process
+    that called become_subreaper()), every descendant of that process goes as well, orphans included.
+    Every wait is bounded: about ``timeout`` + 5 s, plus 5 s per process in ``processes`` at worst.
+    """
+    roots = {proc.pid for proc in processes}
+    running_roots = {proc.pid for proc in processes if proc.poll() is None}  # not a pid reaped and reused
+    seeds = running_roots | ({reaper} if reaper else set())
+    spared = {os.getpid(), reaper}
+    known: dict[int, psutil.Process] = {}
+
+    def scan() -> list[psutil.Process]:
+        """The processes of the tree not seen before."""
+        new = []
+        parents = seeds | {p.pid for p in _running(known.values())}
+        for pid in (running_roots | _descendants(parents)) - known.keys() - spared:
+            with contextlib.suppress(psutil.Error):
+                new.append(known.setdefault(pid, psutil.Process(pid)))
+        return new
+
+    def send(procs: list[psutil.Process], sig: signal.Signals, groups: bool = True) -> None:
+        for pgid in roots if groups else ():  # a root's group holds what it started, even after the root died
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.send_signal(sig)
+
+    send(scan(), signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while (alive := _running(known.values())) and time.monotonic() < deadline:
+        psutil.wait_procs(alive, timeout=min(0.5, max(deadline - time.monotonic(), 0.01)))
+        send(scan(), signal.SIGTERM, groups=False)  # only the new ones: one SIGTERM each
+    deadline = time.monotonic() + 5
+    while (alive := _running([*known.values(), *scan()])) and time.monotonic() < deadline:
+        send(alive, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=0.5)
     for proc in processes:
-        try:
-            parent = psutil.Process(proc.pid)
-            for p in [parent, *parent.children(recursive=True)]:
-                victims[p.pid] = p
-        except psutil.NoSuchProcess:
-            pass
-    for proc in processes:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-    for p in victims.values():
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.terminate()
-    _, alive = psutil.wait_procs(list(victims.values()), timeout=timeout)
-    for p in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.kill()
-    psutil.wait_procs(alive, timeout=5)
-    for proc in processes:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    if reaper == os.getpid():
+        reap_orphans(processes)
+
+
+def become_subreaper() -> bool:
+    """Have this process's orphaned descendants re-parented to it rather than to init (Linux), so that
+    stop(reaper=os.getpid()) finds a grandchild whose parent died first. False where that is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(keep: list[subprocess.Popen]) -> None:
+    """Collect the orphans that died as this subreaper's children, so that none lingers as a zombie.
+    The children in ``keep`` are left to their Popen, which wants their exit status."""
+    kept = {proc.pid for proc in keep}
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children():
+            if child.pid not in kept:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(child.pid, os.WNOHANG)
+
+
+def _descendants(pids: set[int]) -> set[int]:
+    """Every descendant of ``pids`` that runs now, from one pass over the process table."""
+    children: dict[int, list[int]] = {}
+    for p in psutil.process_iter(["ppid"]):
+        children.setdefault(p.info["ppid"], []).append(p.pid)
+    found: set[int] = set()
+    todo = list(pids)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _running(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in procs if is_running(p)]
+
+
+def is_running(p: psutil.Process) -> bool:
+    """Still running: not gone, and not a zombie (that has stopped; its parent only has to collect it)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def wait_for(url: str, timeout: float, processes: list[subprocess.Popen] = ()) -> None:

@@ -2,7 +2,9 @@
 
 Everything listens on 127.0.0.1. Set AIRFLOW_CONN_AUTH0_DEFAULT to use a real tenant instead of the
 stand-in, and AIRFLOW_CONN_AUTH0_WEBHOOK to deliver to a real webhook instead of the demo receiver.
-Ctrl-C stops everything this started.
+Ctrl-C stops everything this started; once stopping has begun, no further Ctrl-C, SIGTERM or hang-up
+cuts it short. MAKE_RUN_HOME and MAKE_RUN_PORT choose another Airflow home (default .airflow/) and UI port
+(default 8080, or any free port when 8080 is taken).
 """
 
 from __future__ import annotations
@@ -12,22 +14,49 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from auth0_provider.names import STATUS_URL_PREFIX
 from auth0_provider.signing import generate_signing_secret
 from auth0_standin import ActivityGenerator, Auth0StandIn
 from example_receiver import ExampleReceiver, print_event
-from local_airflow import REPO, admin_password, airflow_env, free_port, start, stop, wait_for
+from local_airflow import (
+    REPO,
+    admin_password,
+    airflow_env,
+    become_subreaper,
+    free_port,
+    reap_orphans,
+    start,
+    stop,
+    wait_for,
+)
 
-HOME = REPO / ".airflow"
+HOME = Path(os.environ.get("MAKE_RUN_HOME") or REPO / ".airflow").absolute()
+STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL: everything is gone well within 30 s
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_stopping = False
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    """The first Ctrl-C, SIGTERM or hang-up stops everything; a later one must not abandon that.
+
+    GNU make passes its SIGTERM on to this process, so a SIGTERM to the group (timeout, a supervisor, a
+    container stop) arrives twice, and an impatient user presses Ctrl-C again: raising a second
+    KeyboardInterrupt in the middle of stop() would leave Airflow running.
+    """
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
     raise KeyboardInterrupt
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
+    global _stopping
+    for signum in SIGNALS:
+        signal.signal(signum, _interrupt)
+    become_subreaper()  # a component's orphans stay this process's descendants, for stop() to find
     started: list = []
     processes = []
     extra = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False", "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
@@ -52,7 +81,7 @@ def main() -> int:
             )
             print(f"Webhook: demo receiver at {receiver.url} (verifies signatures, prints every event below)")
 
-        port = free_port(8080)
+        port = int(os.environ.get("MAKE_RUN_PORT") or free_port(8080))
         env = airflow_env(HOME, port, extra)
         log_path = HOME / "standalone.log"
         print(f"Starting Airflow (standalone) in {HOME}; its log: {log_path}", flush=True)
@@ -67,6 +96,7 @@ def main() -> int:
             flush=True,
         )
         while processes[0].poll() is None:
+            reap_orphans(processes)
             time.sleep(1)
         print(f"airflow standalone exited with {processes[0].returncode}; see {log_path}", file=sys.stderr)
         return 1
@@ -74,7 +104,8 @@ def main() -> int:
         print("\nStopping...", flush=True)
         return 0
     finally:
-        stop(processes)
+        _stopping = True  # first, before any call: from here on a signal changes nothing
+        stop(processes, STOP_GRACE, reaper=os.getpid())
         for thing in reversed(started):
             thing.stop()
 
