@@ -33,6 +33,9 @@ def quick_backoff(monkeypatch):
 
 
 def test_a_429_storm_mid_backlog_is_waited_out_and_everything_arrives(standin, run_dag, promise, capfd):
+    """Each 429 asks for 1 s (Retry-After) and the log says each wait was 1.0 s, exactly. Between two requests
+    around a wait, 1.00 to 1.05 s on an idle machine: the lower bound only grows on a busy one, and the upper,
+    10 s, is 10 times that, far below the minute a hook misreading the limit would wait."""
     events = user_events(standin, 230)
     promise.expect(e.log_id for e in events)
     limited = {**JSON, "Retry-After": "1", "x-ratelimit-limit": "50", "x-ratelimit-remaining": "0"}
@@ -46,7 +49,7 @@ def test_a_429_storm_mid_backlog_is_waited_out_and_everything_arrives(standin, r
     assert standin.injected == []
     assert len(sent) == 1 + 3 + 4  # the search, 3 refusals, 4 pages
     waits = [later - earlier for earlier, later in pairwise(sent[2:6])]  # the refused page, 3 times, then read
-    assert all(0.9 <= wait < 5 for wait in waits), waits  # each 429 waited out, the second it asked for
+    assert all(0.9 <= wait < 10 for wait in waits), waits  # each 429 waited out, the second it asked for
     assert capfd.readouterr().out.count("Auth0 rate limit reached (429); waiting 1.0 s") == 3
     promise.check_watermark()
     assert stored_watermark()["log_id"] == events[-1].log_id

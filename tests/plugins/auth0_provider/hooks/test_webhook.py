@@ -327,6 +327,8 @@ def test_the_test_button_verifies_the_certificate_against_the_ca_in_the_verify_e
 
 
 def test_the_test_button_names_a_tls_handshake_that_gets_no_answer_within_the_connect_timeout(press_test):
+    """The 0.5 s connect timeout ends the wait, not the 30 s read timeout: about 1 s on an idle machine. The 15 s
+    bound is 15 times that, and half the read timeout it must not wait out."""
     with socket.socket() as silent:  # accepts TCP connections (the kernel does), never answers TLS
         silent.bind(("127.0.0.1", 0))
         silent.listen()
@@ -338,7 +340,7 @@ def test_the_test_button_names_a_tls_handshake_that_gets_no_answer_within_the_co
             f"Connection '{FORM_ID}' could not reach https://127.0.0.1:{port}: no answer within 0.5 s (the connect "
             "timeout): a firewall may drop the connection",
         )
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 15
 
 
 @pytest.mark.parametrize(
