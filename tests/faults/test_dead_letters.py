@@ -100,10 +100,13 @@ def parked(stack: Stack, promise: Promise, count: int) -> tuple[list[str], str, 
 
 
 def test_a_poison_event_is_parked_after_dead_letter_after_and_the_events_after_it_are_delivered(stack, promise):
+    """The first run after DEAD_LETTER_AFTER parks it and commits the rest: AFTER + 11 s after the first refusal
+    on an idle machine (1 s past AFTER, then a run of about 10 s). The bound, AFTER + 120 s, gives that run more
+    than 10 times its idle time, so a busy machine does not reach it."""
     events, poison, refused_at, run_id = parked(stack, promise, 3)
     took = time.time() - refused_at
     assert stack.watermark() == events[-1]
-    assert took < AFTER + 60, f"the events after it were committed {took:.0f} s after the first refusal"
+    assert took < AFTER + 120, f"the events after it were committed {took:.0f} s after the first refusal"
     deliver_log = "".join(stack.task_log(run_id, DELIVER_TASK, i) for i in stack.states(run_id, DELIVER_TASK))
     assert f"Parked 1 of 1 event(s) in the dead-letter store, refused by the webhook: log id(s) {poison}" in deliver_log
     assert "The dead-letter store holds 1 event(s)" in stack.task_log(run_id, COMMIT_TASK)
@@ -135,6 +138,8 @@ def test_a_parked_event_is_redelivered_by_a_conf_run_once_the_receiver_accepts_i
 
 
 def test_a_poison_event_in_a_batch_of_100_is_parked_alone_and_its_99_neighbours_delivered(stack, promise):
+    """Parked by the first run after DEAD_LETTER_AFTER, as a single event's is: AFTER + 11 s on an idle machine,
+    bounded at AFTER + 120 s for the same reason."""
     with stack.settings(batch_size="100"):
         events = expected(stack, promise, 101)
         poison = events[37]
@@ -148,7 +153,7 @@ def test_a_poison_event_in_a_batch_of_100_is_parked_alone_and_its_99_neighbours_
         wait_past(refused_at, AFTER)
         _, state = run(stack, promise)
         assert state == "success"
-        assert time.time() - refused_at < AFTER + 60
+        assert time.time() - refused_at < AFTER + 120
     assert stack.watermark() == events[-1]
     letter = stack.asset_state(DEAD_LETTER_PREFIX + poison)
     assert json.loads(letter["body"])[0]["log_id"] == poison  # the event alone, as a batch of one
@@ -248,7 +253,10 @@ def test_a_run_that_parks_more_than_dead_letter_max_indexes_every_one_and_a_full
     run_id = held_past_dead_letter_after(stack, promise, [sixth, after_it], index=poisons)
     deliver_log = stack.task_log(run_id, DELIVER_TASK, 0)
     assert "the dead-letter store is full: it holds 5 event(s), AUTH0_WEBHOOKS_DEAD_LETTER_MAX is 3" in deliver_log
-    assert '{"redeliver": "all"}' in deliver_log
+    assert (
+        "Redeliver what the receiver now accepts" in deliver_log
+        and "raise AUTH0_WEBHOOKS_DEAD_LETTER_MAX" in deliver_log
+    )
 
     stack.receiver.refuse_log_ids.clear()  # healed: a redelivery sends the 5, the next run the sixth
     _, state = run(stack, promise, {REDELIVER_PARAM: "all"})
@@ -262,10 +270,11 @@ def test_a_poison_last_in_a_run_at_its_cap_is_parked_though_every_later_run_send
     """The backlog fills every run to MAX_EVENTS_PER_RUN, so each run that resumes re-reads the same window and
     sends only the refused delivery: nothing succeeds after its first refusal. Its neighbours, accepted before it
     in the run that first refused it, show the receiver works, so it is parked and the backlog drains."""
-    with stack.settings(max_events_per_run="4", concurrent_calls="1"):  # one at a time: the poison goes last
+    with stack.settings(max_events_per_run="4"):
         events = expected(stack, promise, 8)
         poison = events[3]
         stack.receiver.refuse_log_ids[poison] = REFUSED
+        stack.receiver.hang[poison] = 8.0  # refused after its neighbours, sent beside it, were accepted
         _, state = run(stack, promise)
         assert state == "failed"
         refused_at = first_refusal(stack.receiver, poison)
