@@ -29,6 +29,8 @@ from auth0_provider.names import (
     PREFETCH_TASK,
     READ_TASK,
     REDELIVER_PARAM,
+    REPLAY_FROM_PARAM,
+    REPLAY_TO_PARAM,
     STREAM_TAG_PREFIX,
     StreamNames,
 )
@@ -100,8 +102,11 @@ def delivery_dag(names: StreamNames, settings: Settings, *, description: str, do
             **{
                 name: Param(None, type=["null", "string"], format="date-time", description=text)
                 for name, text in (
-                    ("replay_from", "Replay: re-send the events dated from this time (leave empty for a normal run)"),
-                    ("replay_to", "Replay: ... up to this time, excluded. The watermark is not touched."),
+                    (
+                        REPLAY_FROM_PARAM,
+                        "Replay: re-send the events dated from this time (leave empty for a normal run)",
+                    ),
+                    (REPLAY_TO_PARAM, "Replay: ... up to this time, excluded. The watermark is not touched."),
                 )
             },
             REDELIVER_PARAM: Param(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from auth0_provider.names import REDELIVER_PARAM
+from auth0_provider.names import REDELIVER_PARAM, REPLAY_FROM_PARAM, REPLAY_TO_PARAM
 from auth0_provider.records import AUTH0_REFUSED, RETENTION_GAP, Attempt, CommitWatch, Failure, Reading, Trouble
 from auth0_provider.watermark import Watermark
 
@@ -94,7 +94,7 @@ class RunSeen:
 def is_live(conf: Mapping[str, Any] | None, backfill: bool = False) -> bool:
     """Whether a run may move the watermark: not a backfill, and its conf names no replay and no redelivery."""
     conf = conf or {}
-    return not backfill and not any(conf.get(key) for key in ("replay_from", "replay_to", REDELIVER_PARAM))
+    return not backfill and not any(conf.get(key) for key in (REPLAY_FROM_PARAM, REPLAY_TO_PARAM, REDELIVER_PARAM))
 
 
 def uncommitted_since(runs: Sequence[RunSeen]) -> datetime | None:
@@ -156,8 +156,9 @@ def incidents(signals: Signals, alert_after: timedelta) -> dict[str, Incident]:
     found: dict[str, Incident] = {}
     since = signals.stuck_since(alert_after)
     if since is not None:
-        why = f" {signals.why()}" if signals.why() else ""
-        text = f"The stream has been blocked since {since:%Y-%m-%d %H:%M} UTC. {signals.stuck(since)}{why}"
+        why = signals.why()
+        text = f"The stream has been blocked since {since:%Y-%m-%d %H:%M} UTC. {signals.stuck(since)}"
+        text += f" {why}" if why else ""
         found[BLOCKED] = Incident(BLOCKED, since, text)
     if signals.dead_letters:
         shown = ", ".join(signals.dead_letters[:10]) + (", ..." if len(signals.dead_letters) > 10 else "")

@@ -32,6 +32,9 @@ READERS = (READ_TASK, FETCH_TASK, PREFETCH_TASK)  # the tasks that may read Auth
 
 # run conf and DAG params
 REDELIVER_PARAM = "redeliver"  # "all" or [log id, ...]: send dead letters again
+REPLAY_FROM_PARAM = "replay_from"  # ISO time: replay the events dated from then (window.ReplayWindow)
+REPLAY_TO_PARAM = "replay_to"  # ISO time: ... up to then, excluded
+REPLAY_AFTER_PARAM = "replay_after"  # log id: a replay's follow-up run goes on after it
 
 # XCom keys (besides Airflow's return_value: the fetch's records.DeliveryRef list, the prefetch's
 # records.ReadAhead, a stream reader's records.LogsRead, the commit's records.CommitRecord)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from auth0_provider.events import LogEvent, parse_date
 from auth0_provider.exceptions import ReplayWindowError
+from auth0_provider.names import REPLAY_AFTER_PARAM, REPLAY_FROM_PARAM, REPLAY_TO_PARAM
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -67,15 +68,16 @@ class ReplayWindow:
 
     def to_conf(self, after: str | None = None) -> dict[str, str]:
         """The window as a run's conf; with ``after``, the conf of the run that replays the rest of it."""
-        conf = {"replay_from": _iso(self.start), "replay_to": _iso(self.end)}
-        return conf if after is None else {**conf, "replay_after": after}
+        conf = {REPLAY_FROM_PARAM: _iso(self.start), REPLAY_TO_PARAM: _iso(self.end)}
+        return conf if after is None else {**conf, REPLAY_AFTER_PARAM: after}
 
     @classmethod
     def from_conf(cls, conf: dict[str, Any]) -> ReplayWindow | None:
         """The window a run's conf asks for, or None when it names none (an empty UI form included)."""
-        if conf.get("replay_from") is None and conf.get("replay_to") is None:
+        if conf.get(REPLAY_FROM_PARAM) is None and conf.get(REPLAY_TO_PARAM) is None:
             return None
-        return cls(_conf_time(conf, "replay_from"), _conf_time(conf, "replay_to"), conf.get("replay_after"))
+        start, end = _conf_time(conf, REPLAY_FROM_PARAM), _conf_time(conf, REPLAY_TO_PARAM)
+        return cls(start, end, conf.get(REPLAY_AFTER_PARAM))
 
     def __str__(self) -> str:
         return f"[{_iso(self.start)}, {_iso(self.end)})"

@@ -57,8 +57,10 @@ class Auth0StreamAlertOperator(BaseOperator):
         attempt, failure = ledger.attempt(), ledger.last_failure()
         current = (failure,) if failure is not None and attempt is not None and failure.at >= attempt.since else ()
         last = ledger.last_commit()
-        seen = watch(ledger.commit_watch(), last and last.at, self._stream_paused(context), now)
-        ledger.note_commit_watch(seen)
+        previous = ledger.commit_watch()
+        seen = watch(previous, last and last.at, self._stream_paused(context), now)
+        if seen != previous:
+            ledger.note_commit_watch(seen)
         signals = Signals(now, None, attempt, None, troubles, ledger.index(), current, uncommitted_since=seen.since)
         already = ledger.open_incidents().since
         plan = plan_alerts(self.stream_name, already, incidents(signals, self.alert_after))
