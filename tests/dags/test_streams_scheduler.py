@@ -481,12 +481,38 @@ def test_a_user_who_may_read_one_stream_reaches_its_page_from_the_menu_and_sees_
             assert answer.status_code == 403, f"{path} answered {answer.status_code} to a reader of crm alone"
 
 
-def test_a_missing_read_pool_is_named_on_the_status_page_with_the_command_that_creates_it(deployment):
-    """Airflow leaves a task whose pool does not exist scheduled, silently: the page says so."""
+def test_a_missing_read_pool_is_named_on_the_status_page_and_its_waiting_runs_count_toward_blocked(deployment):
+    """Airflow leaves a task whose pool does not exist scheduled, silently: the page says so. A run of that
+    stream then waits for ever at ``read_logs``, before any attempt begins: the page counts it as uncommitted
+    from the moment it was queued, which is what makes the stream "blocked" once ``BLOCKED_AFTER`` has passed."""
     stack = deployment.stack
-    lines = stack.api.session.get(f"{stack.api.base_url}{STATUS_URL_PREFIX}/streams/api/streams", timeout=30).json()
+    base = f"{stack.api.base_url}{STATUS_URL_PREFIX}/streams"
+    lines = stack.api.session.get(f"{base}/api/streams", timeout=30).json()
     problems = {line["dag_id"]: line["problem"] for line in lines}
     pool = read_pool("other_tenant")
     later = problems.pop("auth0_webhooks__later")
     assert f"The read pool '{pool}' does not exist" in later and f"airflow pools set {pool} 1" in later
     assert problems == dict.fromkeys((StreamNames.for_stream(name).dag_id for name in NAMES), None)
+
+    view = deployment.stream("later")
+    status = f"{base}/{view.dag}/api/status"
+    assert stack.api.session.get(status, timeout=30).json()["uncommitted_since"] is None  # no run yet
+    run_id = view.trigger()
+    try:
+
+        def waiting_for_its_pool() -> bool:
+            states = {ti["task_id"]: ti["state"] for ti in view.task_instances(run_id)}
+            return states.get(READ_TASK) == "scheduled"
+
+        local_airflow.wait_until(waiting_for_its_pool, 120, f"later's {READ_TASK} to wait for its pool", every=2)
+        time.sleep(10)  # long enough for a task whose pool existed to start: it does not
+        assert {ti["task_id"]: ti["state"] for ti in view.task_instances(run_id)}[READ_TASK] == "scheduled"
+        queued = [datetime.fromisoformat(run["queued_at"]) for run in view.runs() if run["queued_at"]]
+        page = stack.api.session.get(status, timeout=30).json()
+        assert page["uncommitted_since"] is not None
+        assert datetime.fromisoformat(page["uncommitted_since"]) == min(queued)
+    finally:
+        view.api.set_paused(view.dag, True)
+        for run in view.runs():
+            if run["state"] in ("queued", "running"):
+                view.api.call("PATCH", f"/dags/{view.dag}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
