@@ -98,15 +98,17 @@ def is_live(conf: Mapping[str, Any] | None, backfill: bool = False) -> bool:
 
 
 def uncommitted_since(runs: Sequence[RunSeen]) -> datetime | None:
-    """When the oldest live run after the newest successful one was queued (``runs`` newest first): a run
-    that fails, or waits for ever on a task that never starts, counts whichever task stopped it."""
+    """When the first of the live runs after the newest successful one was queued (``runs`` newest first, by
+    when they are due): a run that fails, or waits for ever on a task that never starts, counts whichever
+    task stopped it. The earliest queue time, not the last run's: a run triggered by hand may be queued
+    before a scheduled run that is due earlier."""
     since = None
     for run in runs:
         if not run.live:
             continue
         if run.state == "success":
             break
-        since = run.queued_at
+        since = min(since or run.queued_at, run.queued_at)
     return since
 
 

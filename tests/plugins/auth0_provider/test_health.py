@@ -88,6 +88,8 @@ def test_the_oldest_live_run_after_the_newest_successful_one_is_since_when_none_
     assert uncommitted_since(newest_first) == NOW - timedelta(minutes=6)
     assert uncommitted_since([run(1, "success"), run(6, "failed")]) is None
     assert uncommitted_since([run(3, "running"), run(8, "queued")]) == NOW - timedelta(minutes=8)
+    # a run triggered by hand, due later than the scheduled run but queued before it
+    assert uncommitted_since([run(7, "queued"), run(2, "running")]) == NOW - timedelta(minutes=7)
     assert uncommitted_since([]) is None
 
 
