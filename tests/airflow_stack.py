@@ -141,7 +141,7 @@ class Stack:
         """As the UI's Trigger button does, unpause too: a run triggered on a paused DAG stays queued."""
         self.unpause()
         body = {"logical_date": (logical_date or datetime.now(UTC)).isoformat(), "conf": conf or {}}
-        return self.api.call("POST", f"/dags/{self.dag}/dagRuns", json=body)["dag_run_id"]
+        return self.api.trigger(self.dag, body)
 
     def wait(self, run_id: str, timeout: float = 240) -> str:
         return self.api.wait_for_run(self.dag, run_id, timeout, every=2)

@@ -71,7 +71,7 @@ class Story:
         """What the 5-minute schedule of the alerts DAG does, now."""
         api = self.stack.api
         body = {"logical_date": datetime.now(UTC).isoformat(), "conf": {}}
-        run_id = api.call("POST", f"/dags/{ALERTS_DAG_ID}/dagRuns", json=body)["dag_run_id"]
+        run_id = api.trigger(ALERTS_DAG_ID, body)
         state = api.wait_for_run(ALERTS_DAG_ID, run_id, 120, every=2)
         if state != "success":
             where = self.stack.home / "logs" / f"dag_id={ALERTS_DAG_ID}" / f"run_id={run_id}"
