@@ -321,9 +321,7 @@ class Airflow:
                 local_airflow.stop(self.processes)
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:
-        return self.api.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})[
-            "dag_run_id"
-        ]
+        return self.api.trigger(dag_id, {"logical_date": None, "conf": conf or {}})
 
     def idle(self, clear_of_tick: float = 60) -> None:
         """Wait until no run of either DAG is queued or running (a 5-minute tick may be), and the DAG's next
